@@ -1,0 +1,154 @@
+# -*- coding: utf-8 -*-
+# Copyright: instanton.platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The scripts a self-restoring ("generic" flavor) image carries, and its config file.
+
+They live here, not as files, because modules reach the managed host as one
+AnsiballZ payload that carries module_utils and nothing else.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.module_utils.six.moves import shlex_quote
+
+LIB_DIR = "/usr/local/lib/instanton"
+CHECKPOINT_DIR = "/instanton/checkpoint"
+ENTRYPOINT = LIB_DIR + "/entrypoint"
+CHECKPOINT = LIB_DIR + "/checkpoint"
+
+# Log lines the entrypoint writes; instanton_container reads them back.
+RESTORED_MARKER = "instanton: restored"
+COLD_START_MARKER = "instanton: cold start:"
+
+# Installs CRIU with the base image's own package manager. With
+# INSTANTON_CRIU_APT_SUITE set (Debian), CRIU comes from that suite, pinned low:
+# the image's CRIU must be new enough for the kernel it will restore on.
+INSTALL_CRIU = r"""#!/bin/sh
+set -eu
+suite=${INSTANTON_CRIU_APT_SUITE:-}
+if command -v apt-get >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  if [ -n "$suite" ]; then
+    mirror=$(sed -n 's/^deb \([^ ]*\) .*/\1/p; s/^URIs: *//p' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | head -n 1)
+    echo "deb $mirror $suite main" > /etc/apt/sources.list.d/instanton-criu.list
+    printf 'Package: *\nPin: release n=%s\nPin-Priority: 100\n' "$suite" > /etc/apt/preferences.d/instanton-criu
+  fi
+  apt-get -q -o Acquire::Check-Valid-Until=false update
+  apt-get install -y -q --no-install-recommends ${suite:+-t "$suite"} criu
+  rm -rf /var/lib/apt/lists/*
+elif command -v dnf >/dev/null; then
+  dnf install -y criu && dnf clean all
+elif command -v microdnf >/dev/null; then
+  microdnf install -y criu && microdnf clean all
+else
+  echo "instanton: no apt-get or dnf in the base image: install criu in it first" >&2
+  exit 1
+fi
+criu --version
+"""
+
+CHECKPOINT_SCRIPT = r"""#!/bin/bash
+# Checkpoint step: start the app, wait until it is ready, dump it with CRIU.
+set -euo pipefail
+. /usr/local/lib/instanton/config
+dir=/instanton/checkpoint
+log=/instanton/checkpoint-app.log
+fail() { echo "instanton: checkpoint failed: $*" >&2; exit 1; }
+
+# Burn PIDs: a fresh container gives its entrypoint and CRIU the low PIDs, and
+# restore needs the app's PIDs free.
+for _ in $(seq 300); do /bin/true; done
+
+mkdir -p "$dir" && chmod 0700 /instanton "$dir"
+# One pipe for the app's stdout and stderr; restore re-attaches it to the
+# container log with --inherit-fd.
+exec 3> >(exec tee "$log")
+# Drop what only CRIU needs: a restored process cannot get back capabilities
+# the restoring container does not hold.
+setsid setpriv --bounding-set -checkpoint_restore,-sys_ptrace,-setpcap -- \
+  "${APP_COMMAND[@]}" >&3 2>&3 </dev/null &
+pid=$!
+
+ready() {
+  case "$READY_TYPE" in
+    tcp) (exec 9<>"/dev/tcp/127.0.0.1/$READY_PORT") 2>/dev/null ;;
+    http)
+      local status=
+      { exec 9<>"/dev/tcp/127.0.0.1/$READY_PORT"; } 2>/dev/null || return 1
+      printf 'GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$READY_PATH" >&9
+      read -r -t 5 _ status _ <&9 || true
+      exec 9<&-
+      [ "$status" = 200 ] ;;
+    log) grep -Eq -- "$READY_PATTERN" "$log" ;;
+  esac
+}
+deadline=$((SECONDS + READY_TIMEOUT))
+until ready; do
+  kill -0 "$pid" 2>/dev/null || fail "the app exited before it was ready"
+  [ "$SECONDS" -lt "$deadline" ] || fail "the app was not ready within ${READY_TIMEOUT}s ($READY_TYPE readiness)"
+  sleep 0.1
+done
+# Let the app finish what the readiness probe started before it is frozen.
+sleep 1
+echo "instanton: app ready (pid $pid), checkpointing"
+readlink "/proc/$pid/fd/1" > "$dir/stdout-pipe"
+if ! criu dump --tree "$pid" --images-dir "$dir" --unprivileged --network-lock skip \
+     --tcp-close --file-locks --log-file "$dir/dump.log" -v4; then
+  fail "criu dump: $(grep -E 'Error|error' "$dir/dump.log" | tail -n 3 | tr '\n' ' ')"
+fi
+rm -f "$dir/dump.log"
+chmod 0600 "$dir"/*
+echo "instanton: checkpoint written ($(du -sk "$dir" | cut -f1) KiB)"
+"""
+
+ENTRYPOINT_SCRIPT = r"""#!/bin/bash
+# Entrypoint: restore the checkpointed app, or start it cold and say why.
+set -uo pipefail
+. /usr/local/lib/instanton/config
+dir=/instanton/checkpoint
+restore_log=/run/instanton-restore.log
+cold_start() {
+  echo "instanton: cold start: $*"
+  if [ "${INSTANTON_REQUIRE_RESTORE:-0}" = 1 ]; then
+    echo "instanton: restore required (INSTANTON_REQUIRE_RESTORE=1), not starting cold" >&2
+    exit 1
+  fi
+  "${APP_COMMAND[@]}" &
+  supervise $!
+}
+# Stay PID 1 (the app never is, so it gets SIGTERM's default action): forward
+# stop signals to the app and live as long as it does.
+supervise() {
+  pid=$1
+  trap 'kill -TERM "$pid" 2>/dev/null' TERM INT
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.2 & wait $!; done
+  exit 0
+}
+[ "${INSTANTON_DISABLE_RESTORE:-0}" = 1 ] && cold_start "restore disabled (INSTANTON_DISABLE_RESTORE=1)"
+[ -s "$dir/inventory.img" ] || cold_start "no checkpoint in $dir"
+started=$(date +%s%N)
+if ! criu restore --images-dir "$dir" --unprivileged --tcp-close --file-locks \
+     --restore-detached --pidfile /run/instanton-app.pid \
+     --inherit-fd "fd[1]:$(cat "$dir/stdout-pipe")" \
+     --log-file "$restore_log" -v4 2>>"$restore_log"; then
+  cold_start "criu restore failed: $(grep -E 'Error|error|missing' "$restore_log" | tail -n 2 | tr '\n' ' ')"
+fi
+pid=$(cat /run/instanton-app.pid)
+echo "instanton: restored pid $pid in $(( ($(date +%s%N) - started) / 1000000 )) ms"
+supervise "$pid"
+"""
+
+
+def render_config(app_command, readiness):
+    """The config file both scripts source: the app's command and its readiness check."""
+    lines = [
+        "APP_COMMAND=(%s)" % " ".join(shlex_quote(arg) for arg in app_command),
+        "READY_TYPE=%s" % shlex_quote(readiness["type"]),
+        "READY_PORT=%s" % shlex_quote(str(readiness.get("port") or "")),
+        "READY_PATH=%s" % shlex_quote(readiness.get("path") or "/"),
+        "READY_PATTERN=%s" % shlex_quote(readiness.get("pattern") or ""),
+        "READY_TIMEOUT=%d" % readiness["timeout"],
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# Copyright: instanton.platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Waiting for a started container to give its first correct answer, and timing it."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+import socket
+import time
+
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.six.moves.urllib.request import urlopen
+
+POLL_SECONDS = 0.01
+
+
+def http_ok(url):
+    try:
+        return urlopen(url, timeout=2).getcode() == 200
+    except (HTTPError, URLError, socket.error, ValueError):
+        return False
+
+
+def tcp_open(address):
+    try:
+        socket.create_connection(address, timeout=1).close()
+        return True
+    except socket.error:
+        return False
+
+
+def log_matches(read_log, pattern):
+    return re.search(pattern, read_log(), re.MULTILINE) is not None
+
+
+def wait_until(probe, timeout, still_running):
+    """Poll probe() until it holds; seconds waited, or None on timeout or when the container died."""
+    started = time.time()
+    while time.time() - started < timeout:
+        if probe():
+            return time.time() - started
+        if not still_running():
+            return None
+        time.sleep(POLL_SECONDS)
+    return None
+
+
+def argument_spec(default_timeout):
+    """The `readiness` suboptions both InstantOn modules take."""
+    return dict(
+        type=dict(type="str", required=True, choices=["http", "tcp", "log"]),
+        port=dict(type="int"),
+        path=dict(type="str", default="/"),
+        pattern=dict(type="str"),
+        timeout=dict(type="int", default=default_timeout),
+    )
+
+
+def problem(readiness):
+    """What is wrong with a readiness dict, or None."""
+    if not readiness:
+        return None
+    if readiness["type"] in ("http", "tcp") and not readiness["port"]:
+        return "readiness.port is required for readiness.type=%s" % readiness["type"]
+    if readiness["type"] == "log" and not readiness["pattern"]:
+        return "readiness.pattern is required for readiness.type=log"
+    if readiness["timeout"] < 1:
+        return "readiness.timeout must be at least 1 second"
+    return None

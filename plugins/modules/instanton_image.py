@@ -1,0 +1,218 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: instanton.platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: instanton_image
+short_description: Build InstantOn (checkpoint/restore) container images
+version_added: 0.1.0
+description:
+  - Builds an image whose containers start by restoring a checkpoint of the warmed-up app with CRIU,
+    instead of starting it cold.
+  - "O(flavor=generic): a self-restoring image for any app. The app image gets CRIU (from the base image's
+    own distribution) and two scripts; a checkpoint container starts the app with the capabilities only CRIU
+    needs dropped, waits until it is ready (HTTP, TCP or a log line), and dumps it; the stopped container is
+    committed as the image, with an entrypoint that restores the checkpoint or starts the app cold and says why
+    in the container log."
+  - The inputs (app image ID, command, readiness, flavor, CRIU source, collection version) are recorded in the
+    label C(io.instanton.platform.inputs); an image whose label matches is not rebuilt unless O(force=true).
+  - A failed build leaves no image under O(name) and no scratch images or containers.
+  - The checkpoint data inside the image holds the app's memory, including any secrets it had loaded; the
+    checkpoint directory is 0700 and its files 0600. Treat the image like a memory dump.
+extends_documentation_fragment:
+  - instanton.platform.podman
+options:
+  name:
+    description: The InstantOn image to build, for example C(localhost/app:instanton).
+    type: str
+    required: true
+  state:
+    description:
+      - C(present) builds the image when it is missing or its inputs changed; C(absent) removes it.
+    type: str
+    choices: [present, absent]
+    default: present
+  flavor:
+    description: How the checkpoint is taken and restored.
+    type: str
+    choices: [generic]
+    default: generic
+  app_image:
+    description: The app's image, present on the host. Required with O(state=present).
+    type: str
+  command:
+    description: The app's command. Default is the app image's ENTRYPOINT and CMD.
+    type: list
+    elements: str
+  readiness:
+    description:
+      - When the app is warm enough to checkpoint. Required with O(state=present).
+    type: dict
+    suboptions:
+      type:
+        description: C(http) waits for a 200 answer, C(tcp) for a listening port, C(log) for a line in the app's output.
+        type: str
+        choices: [http, tcp, log]
+        required: true
+      port:
+        description: The app's port inside the container, for C(http) and C(tcp).
+        type: int
+      path:
+        description: The path C(http) asks for.
+        type: str
+        default: /
+      pattern:
+        description: An extended regular expression C(log) waits for.
+        type: str
+      timeout:
+        description: Seconds the app has to become ready before the build fails.
+        type: int
+        default: 120
+  criu_apt_suite:
+    description:
+      - For Debian-based app images, the apt suite CRIU comes from, pinned at low priority (for example C(sid)).
+        The image's CRIU must be new enough for the kernel it restores on (kernels 6.16 and later need CRIU 4.2).
+      - Empty takes the base image distribution's own CRIU.
+    type: str
+    default: ""
+  checkpoint_seccomp:
+    description:
+      - The seccomp option of the checkpoint container (only; containers that restore use the host's CRIU profile).
+      - C(unconfined) is the default because CRIU cannot dump a process that runs under any seccomp filter from
+        inside a container; the kernel lets only an unfiltered tracer holding CAP_SYS_ADMIN suspend seccomp.
+        The checkpoint container runs your own app image for the few seconds the dump takes.
+    type: str
+    default: unconfined
+  force:
+    description: Rebuild even when the recorded inputs match.
+    type: bool
+    default: false
+notes:
+  - Supports check mode; it reports whether the image would be built.
+  - The app runs as root inside the container, with CHECKPOINT_RESTORE, SYS_PTRACE and SETPCAP dropped from its
+    capability bounding set before it is checkpointed.
+seealso:
+  - module: instanton.platform.instanton_container
+author:
+  - instanton.platform engineers
+"""
+
+EXAMPLES = r"""
+- name: Make a self-restoring image of a Flask app
+  instanton.platform.instanton_image:
+    name: localhost/pyapp:instanton
+    app_image: localhost/pyapp:latest
+    readiness:
+      type: http
+      port: 8080
+      path: /
+      timeout: 60
+    criu_apt_suite: sid
+
+- name: Same, for an app that logs when it is ready
+  instanton.platform.instanton_image:
+    name: localhost/worker:instanton
+    app_image: localhost/worker:1.4
+    command: [java, -XX:-UsePerfData, -jar, /srv/worker.jar]
+    readiness:
+      type: log
+      pattern: "Started in [0-9.]+ ?s"
+
+- name: Remove it
+  instanton.platform.instanton_image:
+    name: localhost/pyapp:instanton
+    state: absent
+"""
+
+RETURN = r"""
+image:
+  description: The image's C(podman image inspect) output; empty after O(state=absent).
+  returned: success, when not in check mode
+  type: dict
+inputs_digest:
+  description: The digest of the build inputs, as recorded in the C(io.instanton.platform.inputs) label.
+  returned: when O(state=present)
+  type: str
+  sample: 3f2a9c0e...
+built:
+  description: Whether the image was (or in check mode would be) built.
+  returned: when O(state=present)
+  type: bool
+build_seconds:
+  description: How long the build, checkpoint and commit took.
+  returned: when the image was built
+  type: float
+  sample: 41.7
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.instanton.platform.plugins.module_utils import image_generic, readiness as probes
+from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
+    BuildError, fingerprint, recorded_inputs)
+from ansible_collections.instanton.platform.plugins.module_utils.podman import Podman, PodmanError
+
+
+
+def remove(module, podman, existing):
+    if existing and not module.check_mode:
+        podman.run(["rmi", module.params["name"]])
+    module.exit_json(changed=bool(existing), image={})
+
+
+def present(module, podman, existing):
+    params = module.params
+    app_image = podman.image(params["app_image"])
+    if app_image is None:
+        module.fail_json(msg="app image %s is not on this host: build or pull it first" % params["app_image"])
+    digest = fingerprint(image_generic.inputs(app_image, params))
+    if recorded_inputs(existing) == digest and not params["force"]:
+        module.exit_json(changed=False, built=False, inputs_digest=digest, image=existing)
+    if module.check_mode:
+        module.exit_json(changed=True, built=True, inputs_digest=digest)
+    started = time.time()
+    image = image_generic.build(podman, app_image, params, digest)
+    if existing and existing["Id"] != image["Id"]:
+        # The old build lost its name; drop it unless a container still uses it.
+        podman.run(["rmi", existing["Id"]], check=False)
+    module.exit_json(changed=True, built=True, inputs_digest=digest, image=image,
+                     build_seconds=round(time.time() - started, 1))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            flavor=dict(type="str", default="generic", choices=["generic"]),
+            app_image=dict(type="str"),
+            command=dict(type="list", elements="str"),
+            readiness=dict(type="dict", options=probes.argument_spec(120)),
+            criu_apt_suite=dict(type="str", default=""),
+            checkpoint_seccomp=dict(type="str", default="unconfined"),
+            force=dict(type="bool", default=False),
+            executable=dict(type="str", default="podman"),
+        ),
+        required_if=[("state", "present", ("app_image", "readiness"))],
+        supports_check_mode=True,
+    )
+    if probes.problem(module.params["readiness"]):
+        module.fail_json(msg=probes.problem(module.params["readiness"]))
+    try:
+        podman = Podman(module, module.params["executable"])
+        existing = podman.image(module.params["name"])
+        if module.params["state"] == "absent":
+            remove(module, podman, existing)
+        present(module, podman, existing)
+    except (BuildError, PodmanError) as error:
+        module.fail_json(msg=str(error))
+
+
+if __name__ == "__main__":
+    main()
