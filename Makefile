@@ -62,12 +62,16 @@ lint: venv
 	$(BIN)/ansible-lint --profile production --offline
 
 # ansible-test wants the collection at ansible_collections/<ns>/<name>: sanity runs on a copy.
-collection: venv
+collection: venv system-deps
 	@rm -rf .build && mkdir -p $(BUILD_ROOT)
 	@git ls-files -co --exclude-standard | grep -v '^lab/\|^\.ci/' | rsync -a --files-from=- ./ $(BUILD_ROOT)/
+# Its pip bootstrap comes from a host that is unreachable here: provide a stand-in.
+ANSIBLE_TEST_PIP = $(shell sed -n "s/.*pip='\([0-9.]*\)'.*/\1/p" $(VENV)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | head -n 1)
+PIP_BOOTSTRAP = $(HOME)/.ansible/test/cache/get_pip_$(subst .,_,$(ANSIBLE_TEST_PIP)).py
 sanity: collection
+	@mkdir -p $(dir $(PIP_BOOTSTRAP)) && cp tests/sanity/get_pip.py $(PIP_BOOTSTRAP)
 	cd $(BUILD_ROOT) && git init -q && git add -A && \
-	  ansible-test sanity --python 3.11 --requirements --color no --skip-test validate-modules-tests 2>&1 | tail -n 40; exit $${PIPESTATUS[0]}
+	  ansible-test sanity --python 3.11 --requirements --color no
 
 # Modules run on the managed hosts: RHEL 8 has platform-python 3.6.
 compat: venv

@@ -11,12 +11,16 @@ import hashlib
 import json
 import os
 import re
+import time
 
-from ansible_collections.instanton.platform.plugins.module_utils import instanton_scripts as scripts
+from ansible_collections.instanton.platform.plugins.module_utils import instanton_scripts as scripts, readiness
+from ansible_collections.instanton.platform.plugins.module_utils.image_build import LABEL_PREFIX
 
 # Restore needs exactly these two; checkpoint-only SYS_PTRACE is never granted.
 RESTORE_CAPABILITIES = ["CHECKPOINT_RESTORE", "SETPCAP"]
 CONFIG_LABEL = "io.instanton.platform.run-config"
+# Without a readiness check: how long the entrypoint has to say how it started.
+MARKER_TIMEOUT = 60
 
 # (pattern, restored) pairs: the generic entrypoint's markers and Open Liberty's
 # (CWWKC0452I resumed from a checkpoint, CWWKE0957I restore failed, cold start).
@@ -89,3 +93,81 @@ def host_endpoint(container, container_port):
     if not address:
         return None
     return address, container_port
+
+
+def is_instanton(image):
+    return LABEL_PREFIX + "flavor" in ((image.get("Config") or {}).get("Labels") or {})
+
+
+class Runner(object):
+    """Starts one container and finds out how it started."""
+
+    def __init__(self, podman, params, fail_json):
+        self.podman = podman
+        self.params = params
+        self.fail_json = fail_json
+
+    def logs(self):
+        found = self.podman.run(["logs", self.params["name"]], check=False)
+        return found[1] + found[2]
+
+    def running(self):
+        container = self.podman.container(self.params["name"])
+        return bool(container and container["State"]["Running"])
+
+    def probe(self, container):
+        check = self.params["readiness"]
+        if check is None:
+            return lambda: start_outcome(self.logs())[0] is not None
+        if check["type"] == "log":
+            return lambda: readiness.log_matches(self.logs(), check["pattern"])
+        endpoint = host_endpoint(container, check["port"])
+        if endpoint is None:
+            self.fail("no published port or address reaches port %d of the container" % check["port"])
+        if check["type"] == "tcp":
+            return lambda: readiness.tcp_open(endpoint)
+        url = "http://%s:%d%s" % (endpoint[0], endpoint[1], check["path"])
+        return lambda: readiness.http_ok(url)
+
+    def outcome(self, is_instanton):
+        """(restored, detail); waits briefly for the marker, which conmon may log after the first answer."""
+        deadline = time.time() + 5
+        while is_instanton:
+            restored, detail = start_outcome(self.logs())
+            if restored is not None or time.time() > deadline:
+                return restored, detail
+            time.sleep(0.05)
+        return False, "the image is not an InstantOn image (no %sflavor label)" % LABEL_PREFIX
+
+    def fail(self, message):
+        tail = "\n".join(self.logs().strip().splitlines()[-15:])
+        self.fail_json(msg="%s\ncontainer log (last lines):\n%s" % (message, tail))
+
+    def result(self, container, start_ms, is_instanton):
+        restored, detail = self.outcome(is_instanton)
+        found = dict(container=container, restored=bool(restored), start_ms=start_ms)
+        if restored:
+            found["criu_restore_ms"] = int(detail) if detail and detail.isdigit() else None
+        else:
+            found["fallback_reason"] = detail
+        return found
+
+    def start(self):
+        name = self.params["name"]
+        self.podman.remove_container(name)
+        started = time.time()
+        self.podman.run(run_arguments(self.params))
+        container = self.podman.container(name)
+        timeout = (self.params["readiness"] or {}).get("timeout", MARKER_TIMEOUT)
+        waited = readiness.wait_until(self.probe(container), timeout, self.running)
+        if waited is None:
+            restored, detail = start_outcome(self.logs())
+            if self.params["require_restore"] and restored is False:
+                self.fail("the checkpoint was not restored and require_restore is set: %s" % detail)
+            state = "is still not ready after %ds" % timeout if self.running() else "exited before it was ready"
+            self.fail("container %s %s (it is left in place for inspection)" % (name, state))
+        return self.podman.container(name), int(round((time.time() - started) * 1000))
+
+
+def is_instanton(image):
+    return LABEL_PREFIX + "flavor" in ((image.get("Config") or {}).get("Labels") or {})

@@ -30,7 +30,7 @@ class Podman(object):
         return rc, out, err
 
     def _inspect(self, kind, name):
-        rc, out, _ = self.run([kind, "inspect", name], check=False)
+        rc, out = self.run([kind, "inspect", name], check=False)[:2]
         if rc != 0:
             return None
         found = json.loads(out)
@@ -51,5 +51,4 @@ class Podman(object):
         self.run(["rmi", "--force", "--ignore", name], check=False)
 
     def version(self):
-        _, out, _ = self.run(["version", "--format", "{{.Client.Version}}"])
-        return out.strip()
+        return self.run(["version", "--format", "{{.Client.Version}}"])[1].strip()

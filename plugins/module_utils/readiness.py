@@ -12,14 +12,14 @@ import socket
 import time
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-from ansible.module_utils.six.moves.urllib.request import urlopen
+from ansible.module_utils.urls import open_url
 
 POLL_SECONDS = 0.01
 
 
 def http_ok(url):
     try:
-        return urlopen(url, timeout=2).getcode() == 200
+        return open_url(url, timeout=2, validate_certs=False).getcode() == 200
     except (HTTPError, URLError, socket.error, ValueError):
         return False
 

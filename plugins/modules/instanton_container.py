@@ -29,9 +29,10 @@ options:
   state:
     description:
       - C(started) runs the container (again, when its image or options changed) and waits until it is ready.
-      - C(stopped) stops it, C(absent) removes it, C(info) only reports on it.
+      - C(stopped) stops it, C(absent) removes it.
+      - To report on a container without changing it, use M(instanton.platform.instanton_container_info).
     type: str
-    choices: [started, stopped, absent, info]
+    choices: [started, stopped, absent]
     default: started
   image:
     description: The image to run. Required with O(state=started).
@@ -107,8 +108,9 @@ notes:
   - Supports check mode.
 seealso:
   - module: instanton.platform.instanton_image
+  - module: instanton.platform.instanton_container_info
 author:
-  - instanton.platform engineers
+  - instanton.platform engineers (@instanton)
 """
 
 EXAMPLES = r"""
@@ -164,87 +166,9 @@ container:
   type: dict
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.instanton.platform.plugins.module_utils import container_run, readiness as probes
-from ansible_collections.instanton.platform.plugins.module_utils.image_build import LABEL_PREFIX
 from ansible_collections.instanton.platform.plugins.module_utils.podman import Podman, PodmanError
-
-# Without a readiness check: how long the entrypoint has to say how it started.
-MARKER_TIMEOUT = 60
-
-
-class Runner(object):
-    def __init__(self, module, podman):
-        self.module = module
-        self.podman = podman
-        self.params = module.params
-
-    def logs(self):
-        _, out, err = self.podman.run(["logs", self.params["name"]], check=False)
-        return out + err
-
-    def running(self):
-        container = self.podman.container(self.params["name"])
-        return bool(container and container["State"]["Running"])
-
-    def probe(self, container):
-        check = self.params["readiness"]
-        if check is None:
-            return lambda: container_run.start_outcome(self.logs())[0] is not None
-        if check["type"] == "log":
-            return lambda: probes.log_matches(self.logs(), check["pattern"])
-        endpoint = container_run.host_endpoint(container, check["port"])
-        if endpoint is None:
-            self.fail("no published port or address reaches port %d of the container" % check["port"])
-        if check["type"] == "tcp":
-            return lambda: probes.tcp_open(endpoint)
-        url = "http://%s:%d%s" % (endpoint[0], endpoint[1], check["path"])
-        return lambda: probes.http_ok(url)
-
-    def outcome(self, is_instanton):
-        """(restored, detail); waits briefly for the marker, which conmon may log after the first answer."""
-        deadline = time.time() + 5
-        while is_instanton:
-            restored, detail = container_run.start_outcome(self.logs())
-            if restored is not None or time.time() > deadline:
-                return restored, detail
-            time.sleep(0.05)
-        return False, "the image is not an InstantOn image (no %sflavor label)" % LABEL_PREFIX
-
-    def fail(self, message):
-        tail = "\n".join(self.logs().strip().splitlines()[-15:])
-        self.module.fail_json(msg="%s\ncontainer log (last lines):\n%s" % (message, tail))
-
-    def result(self, container, start_ms, is_instanton):
-        restored, detail = self.outcome(is_instanton)
-        found = dict(container=container, restored=bool(restored), start_ms=start_ms)
-        if restored:
-            found["criu_restore_ms"] = int(detail) if detail and detail.isdigit() else None
-        else:
-            found["fallback_reason"] = detail
-        return found
-
-    def start(self, image):
-        name = self.params["name"]
-        self.podman.remove_container(name)
-        started = time.time()
-        self.podman.run(container_run.run_arguments(self.params))
-        container = self.podman.container(name)
-        timeout = (self.params["readiness"] or {}).get("timeout", MARKER_TIMEOUT)
-        waited = probes.wait_until(self.probe(container), timeout, self.running)
-        if waited is None:
-            restored, detail = container_run.start_outcome(self.logs())
-            if self.params["require_restore"] and restored is False:
-                self.fail("the checkpoint was not restored and require_restore is set: %s" % detail)
-            state = "is still not ready after %ds" % timeout if self.running() else "exited before it was ready"
-            self.fail("container %s %s (it is left in place for inspection)" % (name, state))
-        return self.podman.container(name), int(round((time.time() - started) * 1000))
-
-
-def is_instanton(image):
-    return LABEL_PREFIX + "flavor" in ((image.get("Config") or {}).get("Labels") or {})
 
 
 def started(module, runner, existing):
@@ -257,18 +181,18 @@ def started(module, runner, existing):
                and existing["Config"]["Labels"].get(container_run.CONFIG_LABEL)
                == container_run.config_digest(params))
     if current:
-        module.exit_json(changed=False, **runner.result(existing, None, is_instanton(image)))
+        module.exit_json(changed=False, **runner.result(existing, None, container_run.is_instanton(image)))
     if module.check_mode:
         module.exit_json(changed=True)
-    container, start_ms = runner.start(image)
-    module.exit_json(changed=True, **runner.result(container, start_ms, is_instanton(image)))
+    container, start_ms = runner.start()
+    module.exit_json(changed=True, **runner.result(container, start_ms, container_run.is_instanton(image)))
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type="str", required=True),
-            state=dict(type="str", default="started", choices=["started", "stopped", "absent", "info"]),
+            state=dict(type="str", default="started", choices=["started", "stopped", "absent"]),
             image=dict(type="str"),
             ports=dict(type="list", elements="str", default=[]),
             env=dict(type="dict", default={}),
@@ -289,15 +213,13 @@ def main():
         module.fail_json(msg=probes.problem(module.params["readiness"]))
     try:
         podman = Podman(module, module.params["executable"])
-        runner = Runner(module, podman)
+        runner = container_run.Runner(podman, module.params, module.fail_json)
         existing = podman.container(module.params["name"])
         state = module.params["state"]
         if state == "started":
             started(module, runner, existing)
         if existing is None:
             module.exit_json(changed=False, container={})
-        if state == "info":
-            module.exit_json(changed=False, **runner.result(existing, None, True))
         if state == "absent":
             if not module.check_mode:
                 podman.remove_container(module.params["name"])

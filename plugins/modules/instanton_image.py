@@ -99,7 +99,7 @@ notes:
 seealso:
   - module: instanton.platform.instanton_container
 author:
-  - instanton.platform engineers
+  - instanton.platform engineers (@instanton)
 """
 
 EXAMPLES = r"""
@@ -157,7 +157,6 @@ from ansible_collections.instanton.platform.plugins.module_utils import image_ge
 from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
     BuildError, fingerprint, recorded_inputs)
 from ansible_collections.instanton.platform.plugins.module_utils.podman import Podman, PodmanError
-
 
 
 def remove(module, podman, existing):
