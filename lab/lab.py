@@ -326,10 +326,23 @@ def up(count):
     say("%d host(s) up; inventory: %s" % (count, path))
 
 
+def remove_podman_cgroups():
+    """Lab hosts share the machine's cgroup hierarchies: drop the (empty) cgroups their podman made."""
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        parent = hierarchy / "libpod_parent"
+        if parent.is_dir():
+            for cgroup in sorted(parent.glob("**/"), key=lambda p: len(p.parts), reverse=True):
+                try:
+                    cgroup.rmdir()
+                except OSError:
+                    pass
+
+
 def down():
     for host in existing_hosts():
         say("removing %s" % host.name)
         host.remove()
+    remove_podman_cgroups()
     teardown_network()
     (LAB_DIR / "inventory.yml").unlink(missing_ok=True)
 

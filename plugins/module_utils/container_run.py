@@ -167,7 +167,3 @@ class Runner(object):
             state = "is still not ready after %ds" % timeout if self.running() else "exited before it was ready"
             self.fail("container %s %s (it is left in place for inspection)" % (name, state))
         return self.podman.container(name), int(round((time.time() - started) * 1000))
-
-
-def is_instanton(image):
-    return LABEL_PREFIX + "flavor" in ((image.get("Config") or {}).get("Labels") or {})

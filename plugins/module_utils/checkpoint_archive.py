@@ -1,0 +1,408 @@
+# -*- coding: utf-8 -*-
+# Copyright: instanton.platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read a container checkpoint archive (podman export, CRI-O/kubelet) in one streaming pass.
+
+Only metadata members and the few memory pages that hold each process's command line are
+read; pages-*.img and rootfs-diff.tar are otherwise only measured. Field names follow
+`checkpointctl inspect --format=json` where checkpointctl has the same information.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import mmap
+import os
+import re
+import socket
+import struct
+import subprocess
+import tarfile
+
+from ansible_collections.instanton.platform.plugins.module_utils.protobuf_wire import (
+    WireError, decode_message, first, repeated_uint, text)
+
+MAGIC_COMMON = 0x54564319
+MAGIC_SERVICE = 0x55105940
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# Metadata members bigger than this are measured, never read (they are not metadata).
+MAX_METADATA_BYTES = 16 * 1024 * 1024
+PAGE_SIZE = mmap.PAGESIZE
+# pagemap_entry.flags: PE_PARENT = 1, PE_LAZY = 2, PE_PRESENT = 4 (criu/include/pagemap.h)
+PE_PARENT, PE_PRESENT = 1, 4
+FD_TYPES = {1: "REG", 2: "PIPE", 3: "FIFO", 4: "INETSK", 5: "UNIXSK", 6: "EVENTFD",
+            7: "EVENTPOLL", 8: "INOTIFY", 9: "SIGNALFD", 10: "PACKETSK", 11: "TTY",
+            12: "FANOTIFY", 13: "NETLINKSK", 14: "NS", 15: "TUNF", 16: "EXT", 17: "TIMERFD",
+            18: "MEMFD"}
+TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
+              6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN",
+              11: "CLOSING"}
+PROTOCOLS = {6: "TCP", 17: "UDP", 132: "SCTP", 136: "UDPLITE"}
+DUMP_STATS = ("freezing_time", "frozen_time", "memdump_time", "memwrite_time", "pages_scanned",
+              "pages_skipped_parent", "pages_written", "irmap_resolve", "pages_lazy")
+IMG_NAME = re.compile(r"^checkpoint/(?P<kind>[a-z-]+?)-?(?P<num>\d*)\.img$")
+
+
+class ArchiveError(Exception):
+    """The archive cannot be read; the message says why."""
+
+
+def criu_entries(data):
+    """Decode every entry of a CRIU image: magic(s), then (u32 size, message) records."""
+    if len(data) < 4:
+        return []
+    pos = 8 if struct.unpack("<I", data[:4])[0] in (MAGIC_COMMON, MAGIC_SERVICE) else 4
+    entries = []
+    while pos + 4 <= len(data):
+        size = struct.unpack("<I", data[pos:pos + 4])[0]
+        pos += 4
+        entries.append(decode_message(data[pos:pos + size]))
+        pos += size
+    return entries
+
+
+def detect_compression(path):
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head == ZSTD_MAGIC:
+        return "zstd"
+    return "none"
+
+
+class _Stream(object):
+    """The archive as a tar stream; zstd goes through the zstd CLI over a pipe."""
+
+    def __init__(self, path, compression, zstd_executable):
+        self.process = None
+        if compression == "zstd":
+            if not zstd_executable:
+                raise ArchiveError("%s is zstd-compressed and no zstd executable was found; "
+                                   "install zstd (Debian/RHEL package 'zstd')" % path)
+            self.process = subprocess.Popen([zstd_executable, "-dcq", path],
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            self.tar = tarfile.open(fileobj=self.process.stdout, mode="r|")
+        else:
+            self.tar = tarfile.open(path, mode="r|*")
+
+    def close(self):
+        self.tar.close()
+        if self.process:
+            self.process.stdout.close()
+            err = self.process.stderr.read().decode("utf-8", "replace")
+            if self.process.wait() != 0:
+                raise ArchiveError("zstd could not decompress the archive: %s" % err.strip())
+
+
+class _Collector(object):
+    """Everything one pass over the members yields: sizes, metadata bytes, argv bytes."""
+
+    def __init__(self, want_cmdline):
+        self.want_cmdline = want_cmdline
+        self.sizes = {}
+        self.files = {}
+        self.cmdline_bytes = {}
+
+    def add(self, tar, member):
+        name = member.name[2:] if member.name.startswith("./") else member.name
+        self.sizes[name] = member.size
+        pages = re.match(r"^checkpoint/pages-(\d+)\.img$", name)
+        if pages:
+            self._read_argv_pages(tar.extractfile(member), int(pages.group(1)))
+        elif self._is_metadata(name, member.size):
+            self.files[name] = tar.extractfile(member).read()
+
+    @staticmethod
+    def _is_metadata(name, size):
+        if size > MAX_METADATA_BYTES or name == "rootfs-diff.tar":
+            return False
+        return name.endswith(".img") or "/" not in name or name.endswith("dump.log")
+
+    def _read_argv_pages(self, handle, pages_id):
+        """Copy the argv bytes of every process whose pages live in pages-<pages_id>.img.
+
+        Works in one pass because podman and CRI-O write the checkpoint directory in name
+        order, so mm-*.img and pagemap-*.img come before pages-*.img."""
+        if not self.want_cmdline:
+            return
+        wanted = sorted((start, end, pid) for pid, (start, end) in self._argv_ranges(pages_id))
+        offset = 0
+        for start, end, pid in wanted:
+            if start < offset:
+                continue
+            skip_bytes(handle, start - offset)
+            self.cmdline_bytes[pid] = handle.read(end - start)
+            offset = end
+
+    def _argv_ranges(self, pages_id):
+        for name in list(self.files):
+            found = re.match(r"^checkpoint/pagemap-(\d+)\.img$", name)
+            if not found:
+                continue
+            pid = int(found.group(1))
+            entries = criu_entries(self.files[name])
+            mm_name = "checkpoint/mm-%d.img" % pid
+            if not entries or first(entries[0], 1) != pages_id or mm_name not in self.files:
+                continue
+            mm = criu_entries(self.files[mm_name])[0]
+            span = file_span(entries[1:], first(mm, 8), first(mm, 9))
+            if span:
+                yield pid, span
+
+
+def skip_bytes(handle, count):
+    """Read past count bytes of a stream that cannot seek."""
+    while count > 0:
+        chunk = handle.read(min(count, 1 << 20))
+        if not chunk:
+            return
+        count -= len(chunk)
+
+
+def page_count(entry):
+    """CRIU 4 writes the count as uint64 field 5 and leaves the old uint32 field 2 zero."""
+    return first(entry, 5) or first(entry, 2, 0)
+
+
+def present_in_pages_file(entry):
+    flags = first(entry, 4)
+    if flags is None:
+        return not first(entry, 3, 0)
+    return bool(flags & PE_PRESENT) and not flags & PE_PARENT
+
+
+def file_span(pagemap_entries, start, end):
+    """Byte range of pages-N.img that holds virtual addresses [start, end), if contiguous."""
+    page_index = 0
+    for entry in pagemap_entries:
+        vaddr, nr_pages = first(entry, 1), page_count(entry)
+        if present_in_pages_file(entry):
+            if vaddr <= start and end <= vaddr + nr_pages * PAGE_SIZE:
+                base = page_index * PAGE_SIZE - vaddr
+                return base + start, base + end
+            page_index += nr_pages
+    return None
+
+
+def read_archive(path, zstd_executable=None, want_cmdline=True):
+    if not os.path.isfile(path):
+        raise ArchiveError("%s does not exist or is not a file" % path)
+    compression = detect_compression(path)
+    collector = _Collector(want_cmdline)
+    try:
+        stream = _Stream(path, compression, zstd_executable)
+        try:
+            for member in stream.tar:
+                if member.isfile():
+                    collector.add(stream.tar, member)
+        finally:
+            stream.close()
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise ArchiveError("%s is not a readable checkpoint archive (%s compression): %s"
+                           % (path, compression, exc))
+    if "spec.dump" not in collector.files and "config.dump" not in collector.files:
+        raise ArchiveError("%s has neither config.dump nor spec.dump: not a container "
+                           "checkpoint archive" % path)
+    try:
+        return describe(collector, compression)
+    except (WireError, ValueError, KeyError, IndexError, struct.error) as exc:
+        raise ArchiveError("%s has a malformed checkpoint image: %s" % (path, exc))
+
+
+def _json_member(collector, name, default):
+    data = collector.files.get(name)
+    return json.loads(data.decode("utf-8")) if data else default
+
+
+def rfc3339_seconds(value):
+    """Drop fractional seconds, the way checkpointctl prints times."""
+    return re.sub(r"\.\d+", "", value) if value else value
+
+
+def container_identity(config, spec):
+    annotations = spec.get("annotations") or {}
+    manager = annotations.get("io.container.manager")
+    identity = {"image": config.get("rootfsImageName"), "id": config.get("id"),
+                "runtime": config.get("runtime"), "pod": None, "namespace": None,
+                "created": rfc3339_seconds(config.get("createdTime"))}
+    if manager == "libpod":
+        identity.update(engine="Podman", container_name=config.get("name"))
+    elif manager == "cri-o":
+        metadata = json.loads(annotations.get("io.kubernetes.cri-o.Metadata") or "{}")
+        identity.update(engine="CRI-O", container_name=metadata.get("name"),
+                        created=annotations.get("io.kubernetes.cri-o.Created"),
+                        namespace=annotations.get("io.kubernetes.pod.namespace"),
+                        pod=annotations.get("io.kubernetes.pod.name"))
+    else:
+        identity.update(engine="containerd",
+                        container_name=annotations.get("io.kubernetes.cri.container-name"),
+                        namespace=annotations.get("io.kubernetes.cri.sandbox-namespace"),
+                        pod=annotations.get("io.kubernetes.cri.sandbox-name"))
+    return identity
+
+
+def criu_version(collector, spec):
+    annotated = (spec.get("annotations") or {}).get("org.criu.checkpoint.criu.version")
+    if annotated:
+        return annotated
+    for name, data in collector.files.items():
+        if name.endswith("dump.log"):
+            found = re.search(rb"Version: (\S+)", data)
+            if found:
+                return found.group(1).decode("ascii", "replace")
+    return None
+
+
+def sizes(collector):
+    checkpoint = pages = 0
+    for name, size in collector.sizes.items():
+        if name.startswith("checkpoint/"):
+            checkpoint += size
+            if name.startswith("checkpoint/pages-"):
+                pages += size
+    return {"total_size": checkpoint, "memory_pages_size": pages,
+            "root_fs_diff_size": collector.sizes.get("rootfs-diff.tar", 0)}
+
+
+def statistics(collector):
+    data = collector.files.get("stats-dump") or collector.files.get("checkpoint/stats-dump")
+    if not data:
+        return None
+    dump = first(criu_entries(data)[0], 1)
+    if dump is None:
+        return None
+    fields = decode_message(dump)
+    return dict((name, first(fields, number + 1)) for number, name in enumerate(DUMP_STATS)
+                if first(fields, number + 1) is not None)
+
+
+def image_entries(collector, name):
+    data = collector.files.get("checkpoint/" + name)
+    return criu_entries(data) if data else []
+
+
+def processes(collector):
+    result = []
+    for entry in image_entries(collector, "pstree.img"):
+        pid = first(entry, 1)
+        core = image_entries(collector, "core-%d.img" % pid)
+        task = decode_message(first(core[0], 3)) if core and first(core[0], 3) else {}
+        argv = collector.cmdline_bytes.get(pid)
+        result.append({
+            "pid": pid, "ppid": first(entry, 2), "pgid": first(entry, 3), "sid": first(entry, 4),
+            "threads": repeated_uint(entry, 5), "command": text(task, 6),
+            "cmdline": " ".join(part.decode("utf-8", "replace")
+                                for part in argv.split(b"\0") if part) if argv else None,
+            "memory_pages": memory_pages(collector, pid)})
+    return result
+
+
+def memory_pages(collector, pid):
+    return sum(page_count(entry) for entry in image_entries(collector, "pagemap-%d.img" % pid)[1:]
+               if present_in_pages_file(entry))
+
+
+def process_tree(flat):
+    nodes = dict((proc["pid"], {"pid": proc["pid"], "command": proc["command"],
+                                "cmdline": proc["cmdline"]}) for proc in flat)
+    root = None
+    for proc in flat:
+        parent = nodes.get(proc["ppid"])
+        if parent is None:
+            root = root or nodes[proc["pid"]]
+        else:
+            parent.setdefault("children", []).append(nodes[proc["pid"]])
+    return root
+
+
+def ipv_address(family, words):
+    packed = b"".join(struct.pack("<I", word) for word in words)
+    if family == socket.AF_INET6 and len(packed) == 16:
+        return socket.inet_ntop(socket.AF_INET6, packed)
+    return socket.inet_ntop(socket.AF_INET, packed[:4].ljust(4, b"\0"))
+
+
+def describe_inet(isk):
+    family = first(isk, 3)
+    proto = first(isk, 5)
+    opts = decode_message(first(isk, 14, b""))
+    return {"protocol": PROTOCOLS.get(proto, str(proto)) + ("6" if family == socket.AF_INET6 else ""),
+            "state": TCP_STATES.get(first(isk, 6), str(first(isk, 6))),
+            "src": ipv_address(family, repeated_uint(isk, 11)), "src_port": first(isk, 7),
+            "dst": ipv_address(family, repeated_uint(isk, 12)), "dst_port": first(isk, 8),
+            "send_buf": first(opts, 1), "recv_buf": first(opts, 2)}
+
+
+def file_table(collector):
+    """files.img as {file id: (type name, path shown to people, socket or None)}."""
+    table = {}
+    for entry in image_entries(collector, "files.img"):
+        kind = FD_TYPES.get(first(entry, 1), str(first(entry, 1)))
+        socket_info = None
+        if first(entry, 3):
+            path = text(decode_message(first(entry, 3)), 6)
+        elif first(entry, 18):
+            path = "pipe[%d]" % first(decode_message(first(entry, 18)), 2)
+        elif first(entry, 4):
+            socket_info = describe_inet(decode_message(first(entry, 4)))
+            path = "%s %s:%s" % (socket_info["protocol"], socket_info["src"], socket_info["src_port"])
+        elif first(entry, 16):
+            usk = decode_message(first(entry, 16))
+            name = first(usk, 11, b"").replace(b"\0", b"@").decode("utf-8", "replace")
+            path = name or "unix[%d]" % first(usk, 2)
+        else:
+            path = kind
+        table[first(entry, 2)] = (kind, path, socket_info)
+    return table
+
+
+def open_files(collector, flat):
+    table = file_table(collector)
+    descriptors, sockets = [], []
+    for proc in flat:
+        pid = proc["pid"]
+        ids = image_entries(collector, "ids-%d.img" % pid)
+        if not ids:
+            continue
+        files_id = first(ids[0], 2)
+        entries, proc_sockets = [], []
+        for fdinfo in image_entries(collector, "fdinfo-%d.img" % files_id):
+            kind, path, socket_info = table.get(first(fdinfo, 1), ("UND", "?", None))
+            entries.append({"type": kind, "fd": first(fdinfo, 4), "path": path})
+            if socket_info:
+                proc_sockets.append(socket_info)
+        fs = image_entries(collector, "fs-%d.img" % pid)
+        for label, number in (("cwd", 1), ("root", 2)):
+            if fs and first(fs[0], number) in table:
+                entries.append({"type": "", "fd": label, "path": table[first(fs[0], number)][1]})
+        descriptors.append({"pid": pid, "open_files": entries})
+        if proc_sockets:
+            sockets.append({"pid": pid, "open_sockets": proc_sockets})
+    return descriptors, sockets
+
+
+def describe(collector, compression):
+    config = _json_member(collector, "config.dump", {})
+    spec = _json_member(collector, "spec.dump", {})
+    inventory = image_entries(collector, "inventory.img")
+    flat = processes(collector)
+    descriptors, sockets = open_files(collector, flat)
+    info = container_identity(config, spec)
+    info.update({
+        "compression": compression,
+        "criu_version": criu_version(collector, spec),
+        "criu_image_version": first(inventory[0], 1) if inventory else None,
+        "checkpoint_size": sizes(collector),
+        "statistics": statistics(collector),
+        "processes": flat,
+        "process_tree": process_tree(flat),
+        "file_descriptors": descriptors,
+        "sockets": sockets,
+        "deleted_files": _json_member(collector, "deleted.files", []),
+        "network": _json_member(collector, "network.status", None),
+    })
+    return info

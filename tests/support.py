@@ -1,0 +1,85 @@
+"""Run this collection's modules the real way (ansible ad-hoc, JSON callback) from tests,
+and reach the lab hosts over SSH."""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = REPO / ".venv" / "bin"
+LAB_INVENTORY = Path(os.environ.get("INSTANTON_INVENTORY", REPO / ".lab" / "inventory.yml"))
+
+
+def lab_hosts():
+    """Names of the hosts in the inventory's `lab` group."""
+    return list(yaml.safe_load(LAB_INVENTORY.read_text())["all"]["children"]["lab"]["hosts"])
+
+
+def target_host():
+    """The lab host integration tests run on: INSTANTON_TEST_HOST, else the first one."""
+    return os.environ.get("INSTANTON_TEST_HOST") or lab_hosts()[0]
+
+
+def ansible_env():
+    env = dict(os.environ)
+    env.update(ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOCALHOST_WARNING="0",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    return env
+
+
+def run_module(module, args, host="localhost", inventory=None, check=False):
+    """`ansible HOST -m instanton.platform.MODULE -a JSON`; the module's result as a dict."""
+    command = [str(BIN / "ansible"), host, "-m", "instanton.platform." + module,
+               "-a", json.dumps(args)]
+    if inventory:
+        command += ["-i", str(inventory)]
+    if check:
+        command.append("--check")
+    done = subprocess.run(command, cwd=str(REPO), env=ansible_env(), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=600, check=False)
+    try:
+        report = json.loads(done.stdout)
+    except ValueError:
+        raise AssertionError("ansible gave no JSON (rc=%d): %s %s"
+                             % (done.returncode, done.stdout[-2000:], done.stderr[-2000:]))
+    return report["plays"][0]["tasks"][0]["hosts"][host]
+
+
+def run_playbook(playbook, extra_vars, inventory=None, check=False):
+    command = [str(BIN / "ansible-playbook"), str(playbook), "-e", json.dumps(extra_vars)]
+    if inventory:
+        command += ["-i", str(inventory)]
+    if check:
+        command.append("--check")
+    env = ansible_env()
+    env["ANSIBLE_STDOUT_CALLBACK"] = "default"
+    return subprocess.run(command, cwd=str(REPO), env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=600, check=False)
+
+
+def lab_host_ssh(host):
+    """The ssh command line (as a list) for a host of the lab inventory's `lab` group."""
+    lab = yaml.safe_load(LAB_INVENTORY.read_text())["all"]["children"]["lab"]
+    return ["-i", lab["vars"]["ansible_ssh_private_key_file"], "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"], \
+        "root@" + lab["hosts"][host]["ansible_host"]
+
+
+def lab_ssh(host, command, check=True):
+    options, target = lab_host_ssh(host)
+    done = subprocess.run(["ssh"] + options + [target, "export PODMAN_IGNORE_CGROUPSV1_WARNING=1; "
+                                               + command],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=600,
+                          check=False)
+    if check and done.returncode != 0:
+        raise AssertionError("%s failed on %s: %s" % (command, host, done.stderr[-2000:]))
+    return done.stdout
+
+
+def lab_copy_from(host, remote, local):
+    options, target = lab_host_ssh(host)
+    subprocess.run(["scp", "-q"] + options + ["%s:%s" % (target, remote), str(local)],
+                   check=True, timeout=600)

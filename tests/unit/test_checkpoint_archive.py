@@ -1,0 +1,106 @@
+"""The CRIU image reader on bytes taken from a real podman 5.4 / CRIU 4.2.1 checkpoint,
+and checkpoint_archive_info's errors, run through ansible."""
+import io
+import subprocess
+import tarfile
+
+import pytest
+
+from ansible_collections.instanton.platform.plugins.module_utils import checkpoint_archive as ca
+from ansible_collections.instanton.platform.plugins.module_utils.protobuf_wire import (
+    WireError, decode_message, repeated_uint)
+from support import run_module
+
+# checkpoint/pstree.img and stats-dump of a container running sh -> (sleep, perl).
+PSTREE_IMG = bytes.fromhex(
+    "19435654 30302750"  # magics: common image, pstree
+    + " 0a000000 08011000180120012801 0a000000 08031001180120012803 0a000000 08041001180120012804")
+STATS_DUMP = bytes.fromhex(
+    "40591055 06330957 26000000"  # magics: service image, stats; entry size
+    + " 0a2408fd950610c2940418961c20ee0e28a006300038e8054000480050145814600068007000")
+
+
+def test_pstree_image_decodes_to_the_real_process_tree():
+    entries = ca.criu_entries(PSTREE_IMG)
+    assert [(e[1][0], e[2][0], repeated_uint(e, 5)) for e in entries] == [
+        (1, 0, [1]), (3, 1, [3]), (4, 1, [4])]
+
+
+def test_stats_dump_decodes_criu_statistics():
+    collector = ca._Collector(want_cmdline=False)
+    collector.files["stats-dump"] = STATS_DUMP
+    stats = ca.statistics(collector)
+    assert stats["freezing_time"] == 101117 and stats["frozen_time"] == 68162
+    assert stats["pages_scanned"] == 800 and stats["pages_written"] == 744
+
+
+def test_packed_and_unpacked_repeated_fields_read_the_same():
+    unpacked = decode_message(bytes([0x58, 0x01, 0x58, 0x96, 0x01]))
+    packed = decode_message(bytes([0x5a, 0x03, 0x01, 0x96, 0x01]))
+    assert repeated_uint(unpacked, 11) == repeated_uint(packed, 11) == [1, 150]
+
+
+def test_truncated_message_is_an_error_not_a_crash():
+    with pytest.raises(WireError):
+        decode_message(bytes([0x0a, 0x05, 0x01]))
+
+
+def test_file_span_uses_criu4_page_counts_and_skips_parent_pages():
+    page = ca.PAGE_SIZE
+    entries = [{1: [0x1000], 2: [0], 4: [1], 5: [2]},          # in the parent: not in file
+               {1: [0x10000], 2: [0], 4: [6], 5: [3]},         # present + lazy: 3 pages
+               {1: [0x20000], 2: [0], 4: [4], 5: [2]}]
+    assert ca.file_span(entries, 0x20000 + 10, 0x20000 + 20) == (3 * page + 10, 3 * page + 20)
+    assert ca.file_span(entries, 0x1000, 0x1010) is None
+
+
+def write_tar(path, members):
+    with tarfile.open(str(path), "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_not_an_archive_fails_with_a_message(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    result = run_module("checkpoint_archive_info", {"path": str(text)})
+    assert result["failed"] is True
+    assert "is not a readable checkpoint archive" in result["msg"]
+
+
+def test_tar_without_checkpoint_metadata_is_rejected(tmp_path):
+    archive = tmp_path / "other.tar"
+    write_tar(archive, {"hello.txt": b"hi"})
+    result = run_module("checkpoint_archive_info", {"path": str(archive)})
+    assert result["failed"] is True
+    assert "not a container checkpoint archive" in result["msg"]
+
+
+def test_corrupt_zstd_stream_reports_zstd_error(tmp_path):
+    archive = tmp_path / "broken.tar.zst"
+    plain = tmp_path / "plain.tar"
+    write_tar(plain, {"config.dump": b"{}"})
+    subprocess.run(["zstd", "-q", "-o", str(archive), str(plain)], check=True)
+    archive.write_bytes(archive.read_bytes()[:20])
+    result = run_module("checkpoint_archive_info", {"path": str(archive)})
+    assert result["failed"] is True
+    assert "zstd" in result["msg"] and "Traceback" not in result["msg"]
+
+
+def test_minimal_podman_layout_reports_identity(tmp_path):
+    archive = tmp_path / "min.tar"
+    write_tar(archive, {
+        "config.dump": b'{"name": "web", "rootfsImageName": "localhost/debian:13", '
+                       b'"id": "abc", "runtime": "crun", "createdTime": "2026-01-02T03:04:05.6Z"}',
+        "spec.dump": b'{"annotations": {"io.container.manager": "libpod"}}',
+        "checkpoint/pstree.img": PSTREE_IMG, "stats-dump": STATS_DUMP,
+        "rootfs-diff.tar": b"\0" * 1024, "deleted.files": b'["/etc/motd"]'})
+    result = run_module("checkpoint_archive_info", {"path": str(archive)})
+    assert result.get("failed") is not True, result
+    assert (result["container_name"], result["engine"], result["created"]) == (
+        "web", "Podman", "2026-01-02T03:04:05Z")
+    assert result["checkpoint_size"]["root_fs_diff_size"] == 1024
+    assert [child["pid"] for child in result["process_tree"]["children"]] == [3, 4]
+    assert result["deleted_files"] == ["/etc/motd"] and result["changed"] is False

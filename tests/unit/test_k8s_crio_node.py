@@ -1,0 +1,104 @@
+"""crio_node rendered into a temporary root by ansible-playbook on localhost.
+
+CRI-O and the kubelet are not installed here (not in the reachable registries): the test
+checks the files the role writes, parsed with tomllib and PyYAML, and that the role fails
+clearly without versions. No service is restarted under crio_node_config_root.
+"""
+import re
+import tomllib
+
+import pytest
+import yaml
+
+from support import run_playbook
+
+PLAY = """
+- name: Render crio_node
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  roles:
+    - role: instanton.platform.crio_node
+"""
+
+
+def render(tmp_path, **variables):
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(PLAY)
+    root = tmp_path / "root"
+    root.mkdir(exist_ok=True)
+    variables = dict({"crio_node_config_root": str(root), "crio_node_install_criu": False},
+                     **variables)
+    return run_playbook(playbook, variables), root
+
+
+def dropin(root):
+    return tomllib.loads((root / "etc/crio/crio.conf.d/50-instanton.conf").read_text())
+
+
+def recap_changed(output):
+    return int(re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)", output).group(1))
+
+
+def test_crio_125_with_kubernetes_129(tmp_path):
+    done, root = render(tmp_path, crio_node_crio_version="1.25.4",
+                        crio_node_kubernetes_version="v1.29.3")
+    assert done.returncode == 0, done.stdout
+    assert dropin(root) == {"crio": {"runtime": {"enable_criu_support": True,
+                                                 "drop_infra_ctr": False}}}
+    kubelet = yaml.safe_load((root / "var/lib/kubelet/config.yaml").read_text())
+    assert kubelet["kind"] == "KubeletConfiguration"
+    assert kubelet["featureGates"] == {"ContainerCheckpoint": True}
+    again = render(tmp_path, crio_node_crio_version="1.25.4",
+                   crio_node_kubernetes_version="v1.29.3")[0]
+    assert again.returncode == 0 and recap_changed(again.stdout) == 0, again.stdout
+
+
+def test_newer_versions_need_no_gate_and_no_infra_setting(tmp_path):
+    done, root = render(tmp_path, crio_node_crio_version="1.31.2",
+                        crio_node_kubernetes_version="1.31.0")
+    assert done.returncode == 0, done.stdout
+    assert dropin(root) == {"crio": {"runtime": {"enable_criu_support": True}}}
+    assert not (root / "var/lib/kubelet/config.yaml").exists()
+
+
+def test_existing_kubelet_configuration_is_merged_not_replaced(tmp_path):
+    config = tmp_path / "root/var/lib/kubelet/config.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
+                      "cgroupDriver: systemd\nfeatureGates:\n  SomethingElse: false\n")
+    done = render(tmp_path, crio_node_crio_version="1.28.1",
+                  crio_node_kubernetes_version="1.28.9")[0]
+    assert done.returncode == 0, done.stdout
+    merged = yaml.safe_load(config.read_text())
+    assert merged["cgroupDriver"] == "systemd"
+    assert merged["featureGates"] == {"SomethingElse": False, "ContainerCheckpoint": True}
+
+
+def test_checkpoint_restore_table_is_opt_in(tmp_path):
+    done, root = render(tmp_path, crio_node_crio_version="1.33.0",
+                        crio_node_kubernetes_version="1.33.0",
+                        crio_node_checkpoint_restore={"container_level_enabled": "yes",
+                                                      "timeout": 30})
+    assert done.returncode == 0, done.stdout
+    assert dropin(root)["crio"]["checkpoint_restore"] == {"container_level_enabled": "yes",
+                                                          "timeout": 30}
+
+
+@pytest.mark.parametrize("variables, message", [
+    ({"crio_node_kubernetes_version": "1.30.0"}, "set crio_node_crio_version"),
+    ({"crio_node_crio_version": "1.24.0", "crio_node_kubernetes_version": "1.30.0"},
+     "needs CRI-O >= 1.25"),
+])
+def test_unknown_or_old_versions_fail_clearly(tmp_path, variables, message):
+    done, root = render(tmp_path, **variables)
+    assert done.returncode != 0
+    assert message in done.stdout
+    assert not (root / "etc/crio").exists()
+
+
+def test_bad_argument_type_is_rejected_by_the_argument_spec(tmp_path):
+    done = render(tmp_path, crio_node_crio_version="1.30.0",
+                  crio_node_kubernetes_version="1.30.0", crio_node_dropin_priority="first")[0]
+    assert done.returncode != 0
+    assert "crio_node_dropin_priority" in done.stdout
