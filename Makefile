@@ -64,7 +64,7 @@ lint: venv
 # ansible-test wants the collection at ansible_collections/<ns>/<name>: sanity runs on a copy.
 collection: venv system-deps
 	@rm -rf .build && mkdir -p $(BUILD_ROOT)
-	@git ls-files -co --exclude-standard | grep -v '^lab/\|^\.ci/' | rsync -a --files-from=- ./ $(BUILD_ROOT)/
+	@git ls-files -co --exclude-standard | grep -v '^lab/\|^\.ci/\|^bench/' | rsync -a --files-from=- ./ $(BUILD_ROOT)/
 # Its pip bootstrap comes from a host that is unreachable here: provide a stand-in.
 ANSIBLE_TEST_PIP = $(shell sed -n "s/.*pip='\([0-9.]*\)'.*/\1/p" $(VENV)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | head -n 1)
 PIP_BOOTSTRAP = $(HOME)/.ansible/test/cache/get_pip_$(subst .,_,$(ANSIBLE_TEST_PIP)).py

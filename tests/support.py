@@ -31,8 +31,8 @@ def ansible_env():
 
 
 def run_module(module, args, host="localhost", inventory=None, check=False):
-    """`ansible HOST -m instanton.platform.MODULE -a JSON`; the module's result as a dict."""
-    command = [str(BIN / "ansible"), host, "-m", "instanton.platform." + module,
+    """`ansible HOST -m MODULE -a JSON` (this collection's MODULE unless given by FQCN); its result."""
+    command = [str(BIN / "ansible"), host, "-m", module if "." in module else "instanton.platform." + module,
                "-a", json.dumps(args)]
     if inventory:
         command += ["-i", str(inventory)]

@@ -88,7 +88,7 @@ def criu_check(module, criu):
     """`criu check` per category, and every feature `criu check --help` names."""
     results = dict((name, command_result(module, [criu, "check"] + flags))
                    for name, flags in CRIU_CHECK_CATEGORIES)
-    _, out, err = module.run_command([criu, "check", "--help"])
+    out, err = module.run_command([criu, "check", "--help"])[1:]
     results["features"] = dict(
         (feature, command_result(module, [criu, "check", "--feature", feature]))
         for feature in parse_criu_features(out + err))
@@ -109,7 +109,7 @@ def runtime_facts(module, oci_runtime):
     path = oci_runtime.get("path")
     version_output = oci_runtime.get("version")
     if path and os.path.exists(path):
-        rc, out, _ = module.run_command([path, "--version"])
+        rc, out = module.run_command([path, "--version"])[:2]
         version_output = out if rc == 0 else version_output
     return {"name": oci_runtime.get("name"), "path": path, "version_output": version_output}
 
@@ -121,7 +121,7 @@ def podman_facts(module, executable):
     podman = Podman(module, executable)
     try:
         version = podman.version()
-        _, out, _ = podman.run(["info", "--format", "json"])
+        out = podman.run(["info", "--format", "json"])[1]
         host = json.loads(out)["host"]
     except (PodmanError, ValueError, KeyError) as error:
         return ({"path": podman.executable, "version_output": None, "error": str(error)},
@@ -186,7 +186,7 @@ class SmokeTest(object):
     def step(self, name, args):
         started = time.time()
         try:
-            _, out, _ = self.podman.run(args)
+            out = self.podman.run(args)[1]
         except PodmanError as error:
             raise SmokeFailed(name, str(error))
         finally:

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from support import target_host, LAB_INVENTORY, lab_ssh, run_module
+from support import LAB_INVENTORY, lab_ssh, run_module, target_host
 
 pytestmark = [
     pytest.mark.lab,
@@ -69,8 +69,10 @@ def fds_as_checkpointctl(descriptors):
 
 
 def tree_without_cmdline(node):
+    """The tree with siblings in PID order: checkpointctl does not keep one order."""
+    children = sorted(node.get("children", []), key=lambda child: child["pid"])
     return {"pid": node["pid"], "command": node["command"],
-            "children": [tree_without_cmdline(child) for child in node.get("children", [])]}
+            "children": [tree_without_cmdline(child) for child in children]}
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)

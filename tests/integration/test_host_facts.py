@@ -1,44 +1,26 @@
-"""host_facts for real on lab2: a ready host, a profile CRIU cannot live with, a host without CRIU.
+"""host_facts for real on a lab host: a ready host, a profile CRIU cannot live with, a host without CRIU.
 
-Uses only lab2 (lab1 is the lead's). Everything this test creates on the host is named hf-*."""
+Everything this test creates on the host is named hf-*."""
 import base64
 import json
-import os
-import subprocess
-from pathlib import Path
 
 import pytest
+from support import LAB_INVENTORY, run_module, target_host
 
 from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import (
     CRIU_SYSCALLS)
 
-REPO = Path(__file__).resolve().parents[2]
-INVENTORY = Path(os.environ.get("INSTANTON_INVENTORY", REPO / ".lab" / "inventory.yml"))
-HOST = "lab2"
+HOST = target_host() if LAB_INVENTORY.exists() else None
 PODMAN_DEFAULT_PROFILE = "/usr/share/containers/seccomp.json"
 CRIU_PROFILE = "/tmp/hf-instanton-seccomp.json"
 CRIPPLED_PROFILE = "/tmp/hf-crippled-seccomp.json"
 
-pytestmark = [
-    pytest.mark.lab,
-    pytest.mark.skipif(not INVENTORY.exists(),
-                       reason="no lab inventory at %s: run `make lab` (or set "
-                              "INSTANTON_INVENTORY)" % INVENTORY),
-]
+pytestmark = pytest.mark.lab
 
 
 def ansible(module, args):
-    """Run one module on lab2 ad hoc; its result as a dict."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-               ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
-    done = subprocess.run([str(REPO / ".venv" / "bin" / "ansible"), "-i", str(INVENTORY), HOST,
-                           "-m", module, "-a", json.dumps(args)],
-                          cwd=str(REPO), env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, timeout=600)
-    try:
-        return json.loads(done.stdout)["plays"][0]["tasks"][0]["hosts"][HOST]
-    except (ValueError, KeyError, IndexError):
-        pytest.fail("ansible %s gave no result: %s %s" % (module, done.stdout, done.stderr))
+    """Run one module on the test host ad hoc; its result as a dict."""
+    return run_module(module, args, host=HOST, inventory=LAB_INVENTORY)
 
 
 def shell(command):

@@ -11,8 +11,7 @@ import time
 import pytest
 import yaml
 
-from support import (target_host, LAB_INVENTORY, REPO, lab_copy_from, lab_ssh,
-                         run_playbook)
+from support import LAB_INVENTORY, REPO, lab_copy_from, lab_ssh, run_playbook, target_host
 from kubelet_standin import StandInKubelet, make_pki, start_kubelet
 
 pytestmark = [
