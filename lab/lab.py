@@ -26,8 +26,10 @@ from pathlib import Path
 LAB_DIR = Path(os.environ.get("LAB_DIR", Path(__file__).resolve().parent.parent / ".lab"))
 HERE = Path(__file__).resolve().parent
 SUITE = "trixie"
-BRIDGE = "ilab0"
-NFT_TABLE = "instanton_lab"
+# LAB_ID and LAB_SUBNET let a second lab live beside the first (a CI rehearsal).
+LAB_ID = os.environ.get("LAB_ID", "ilab")
+BRIDGE = LAB_ID + "0"
+NFT_TABLE = "instanton_" + LAB_ID
 SUBNET = ipaddress.ip_network(os.environ.get("LAB_SUBNET", "172.31.231.0/24"))
 GATEWAY = SUBNET.network_address + 1
 HOST_PACKAGES = ["openssh-server", "python3", "python3-apt", "iproute2", "ca-certificates", "sudo"]
@@ -147,8 +149,8 @@ class Host:
         self.address = SUBNET.network_address + 10 + index
         self.dir = LAB_DIR / "hosts" / self.name
         self.root = self.dir / "root"
-        self.netns = "instanton-%s" % self.name
-        self.veth = "ilab%dh" % index
+        self.netns = "%s-%s" % (LAB_ID, self.name)
+        self.veth = "%s%dh" % (LAB_ID, index)
         self.pid_file = self.dir / "init.pid"
 
     def pid(self):
@@ -189,10 +191,10 @@ class Host:
         os.replace(staging, self.root)
 
     def setup_link(self):
-        if run("ip", "netns", "pids", self.netns, check=False).returncode != 0:
-            run("ip", "netns", "add", self.netns)
-        if run("ip", "link", "show", self.veth, check=False).returncode == 0:
-            return
+        """A fresh namespace and link; ones left by a lab whose processes were killed go first."""
+        run("ip", "link", "del", self.veth, check=False)
+        run("ip", "netns", "del", self.netns, check=False)
+        run("ip", "netns", "add", self.netns)
         netns = ("ip", "netns", "exec", self.netns)
         run("ip", "link", "add", self.veth, "type", "veth", "peer", "name", "eth0", "netns", self.netns)
         run("ip", "link", "set", self.veth, "master", BRIDGE, "up")
