@@ -1,0 +1,38 @@
+"""What the bench starts: sample apps, InstantOn flavors, and the start-path experiments.
+
+Add an app or a flavor here; run.py skips what does not exist yet (a sample
+directory, or a flavor the instanton_image module does not offer).
+"""
+
+# Each sample app: its directory under samples/, the port and path of its first
+# correct answer, and a string that answer's body holds.
+APPS = [
+    {"name": "python-app", "port": 8080, "path": "/", "expect": '"status":"ok"', "goal_ratio": 0.25},
+    {"name": "jvm-app", "port": 8080, "path": "/", "expect": "\"status\": \"ok\"", "goal_ratio": 0.10},
+]
+
+# Each flavor: instanton_image arguments beyond name/app_image/readiness, and how
+# CRIU's own restore figures are read ("marker": the entrypoint's log line;
+# "print-stats": `podman container restore --print-stats` JSON on stdout).
+FLAVORS = {
+    "generic": {"module_args": {"criu_apt_suite": "sid"}, "stats": "marker"},
+    "liberty": {"module_args": {}, "stats": "marker", "apps": ["jvm-app"]},
+    "podman": {"module_args": {}, "stats": "print-stats"},
+}
+
+# podman run options of InstantOn containers, as instanton_container passes them.
+RESTORE_OPTIONS = ["--cap-add", "CHECKPOINT_RESTORE", "--cap-add", "SETPCAP",
+                   "--security-opt", "seccomp=/etc/containers/seccomp.d/instanton.json"]
+
+# Start-path experiments on the generic flavor (BENCH_EXPERIMENTS=1): each changes
+# the `podman run` options or the entrypoint script, everything else as "instanton".
+# "entrypoint" is a list of (regex, replacement) edits of instanton_scripts.ENTRYPOINT_SCRIPT.
+VERBOSITY = r'(--log-file "\$restore_log") -v\d'
+EXPERIMENTS = [
+    {"label": "net=host", "network": "host"},
+    {"label": "log-driver=none", "options": ["--log-driver", "none"]},
+    {"label": "cgroups=disabled", "options": ["--cgroups", "disabled"]},
+    {"label": "pull=never", "options": ["--pull", "never"]},
+    {"label": "criu -v1", "entrypoint": [(VERBOSITY, r"\1 -v1")]},
+    {"label": "criu -v4", "entrypoint": [(VERBOSITY, r"\1 -v4")]},
+]

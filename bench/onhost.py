@@ -1,0 +1,191 @@
+"""Runs ON the lab host (stdlib only, Python 3.6+): starts containers and times each
+from the run command to the first correct HTTP answer, so SSH latency is not in the figure.
+
+Input (stdin, JSON): {"runs": N, "timeout": s, "budget": s, "derive": [...], "images": [...],
+"variants": [{"label", "argv", "port", "path", "expect", "stats"}]}; argv may hold {name}
+and {port}. Output (stdout, JSON): {"samples": [...], "images": {...}, "derived": {...}}.
+"""
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+POLL_SECONDS = 0.005
+# Probes overlap: a SYN sent before the container's network is up is dropped (the
+# kernel retries a second later), and one that reaches the port podman reserves
+# before its DNAT rule exists is accepted and never answered. A new probe every
+# POLL_SECONDS, each given up after PROBE_SECONDS, keeps both out of the figure.
+PROBE_SECONDS = 2.0
+SETTLE_SECONDS = 0.5
+MARKER = re.compile(r"instanton: restored pid \d+ in (\d+) ms")
+COLD = re.compile(r"instanton: cold start: (.*)")
+os.environ["PODMAN_IGNORE_CGROUPSV1_WARNING"] = "1"
+
+
+def podman(*args, check=True):
+    done = subprocess.run(("podman",) + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=600)
+    if check and done.returncode:
+        raise RuntimeError("podman %s: %s" % (" ".join(args[:3]), done.stderr.strip()[-500:]))
+    return done.stdout + done.stderr
+
+
+class Probe(object):
+    """One non-blocking GET; done() is True (a 200 holding `expect`), False (failed) or None (pending)."""
+
+    def __init__(self, port, path, expect):
+        self.expect = expect.encode()
+        self.request = ("GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n" % path).encode()
+        self.data = b""
+        self.sent = False
+        self.born = time.monotonic()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setblocking(False)
+        self.sock.connect_ex(("127.0.0.1", port))
+
+    def done(self):
+        try:
+            if not self.sent:
+                self.sock.send(self.request)
+                self.sent = True
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return self.verdict()
+                self.data += chunk
+        except (BlockingIOError, InterruptedError):
+            return False if time.monotonic() - self.born > PROBE_SECONDS else None
+        except OSError:
+            return False
+
+    def verdict(self):
+        head, _, body = self.data.partition(b"\r\n\r\n")
+        return head.split(b" ", 2)[1:2] == [b"200"] and self.expect in body
+
+    def close(self):
+        self.sock.close()
+
+
+def first_answer(variant, started, timeout, proc):
+    """Seconds from `started` to the first correct answer, or None."""
+    probes = []
+    try:
+        while time.monotonic() - started < timeout:
+            probes.append(Probe(variant["port"], variant["path"], variant["expect"]))
+            for probe in list(probes):
+                verdict = probe.done()
+                if verdict:
+                    return time.monotonic() - started
+                if verdict is False:
+                    probe.close()
+                    probes.remove(probe)
+            if proc.poll() not in (None, 0):
+                return None
+            time.sleep(POLL_SECONDS)
+    finally:
+        for probe in probes:
+            probe.close()
+    return None
+
+
+def criu_stats(text, kind):
+    """CRIU's own restore figures: the generic entrypoint's marker or podman's --print-stats JSON."""
+    found = {}
+    if kind == "marker":
+        match = MARKER.search(text)
+        if match:
+            found["criu_restore_ms"] = int(match.group(1))
+        cold = COLD.search(text)
+        found["restored"] = bool(match) if (match or cold) else None
+        if cold:
+            found["cold_reason"] = cold.group(1).strip()[:300]
+    elif kind == "print-stats":
+        start = text.find("{")
+        try:
+            stats = json.loads(text[start:]) if start >= 0 else {}
+        except ValueError:
+            stats = {}
+        for entry in stats.get("container_statistics") or []:
+            found["criu_restore_ms"] = round(entry.get("criu_statistics", {}).get("restore_time", 0) / 1000.0, 1)
+            found["podman_restore_ms"] = round(entry.get("runtime_restore_duration", 0) / 1000.0, 1)
+            found["restored"] = True
+    return found
+
+
+def start_once(variant, index, timeout):
+    name = "instanton-bench-%d-%d" % (os.getpid(), index)
+    argv = [arg.format(name=name, port=variant["port"]) for arg in variant["argv"]]
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    sample = {"label": variant["label"], "ok": False}
+    seconds = first_answer(variant, started, timeout, proc)
+    if seconds is not None:
+        sample.update(ok=True, ms=round(seconds * 1000, 1))
+    out, _ = proc.communicate(timeout=120)
+    text = out if variant["stats"] == "print-stats" else podman("logs", name, check=False)
+    sample.update(criu_stats(text, variant["stats"]))
+    if not sample["ok"]:
+        sample["log_tail"] = (out + "\n" + podman("logs", name, check=False))[-800:]
+    podman("rm", "--force", "--time", "0", name, check=False)
+    return sample
+
+
+def derive(spec):
+    """An image FROM spec["from"] with files replaced: how script variants share one checkpoint."""
+    context = tempfile.mkdtemp(prefix="instanton-bench-")
+    try:
+        lines = ["FROM %s" % spec["from"]]
+        for number, (path, content) in enumerate(sorted(spec["files"].items())):
+            with open(os.path.join(context, "f%d" % number), "w") as handle:
+                handle.write(content)
+            lines.append("COPY --chmod=0755 f%d %s" % (number, path))
+        with open(os.path.join(context, "Containerfile"), "w") as handle:
+            handle.write("\n".join(lines) + "\n")
+        podman("build", "--pull=never", "--quiet", "--tag", spec["tag"], context)
+    finally:
+        shutil.rmtree(context, ignore_errors=True)
+    return spec["tag"]
+
+
+def image_sizes(name):
+    """Total size and the top layer's (the checkpoint layer of an InstantOn image), in bytes."""
+    inspect = json.loads(podman("image", "inspect", name))[0]
+    history = json.loads(podman("history", "--format", "json", name))
+    return {"size": inspect.get("Size"), "top_layer": history[0].get("size") if history else None,
+            "id": inspect["Id"][:12]}
+
+
+def main():
+    spec = json.load(sys.stdin)
+    budget_end = time.monotonic() + spec.get("budget", 3600)
+    derived = [derive(item) for item in spec.get("derive", [])]
+    samples = []
+    variants = spec["variants"]
+    for round_number in range(spec["runs"]):
+        # Rotate the order each round: no variant always follows the same one.
+        shift = round_number % len(variants)
+        for variant in variants[shift:] + variants[:shift]:
+            if time.monotonic() > budget_end:
+                break
+            sample = start_once(variant, len(samples), spec.get("timeout", 60))
+            sample["round"] = round_number
+            samples.append(sample)
+            time.sleep(SETTLE_SECONDS)
+    images = {}
+    for name in spec.get("images", []):
+        try:
+            images[name] = image_sizes(name)
+        except (RuntimeError, ValueError, IndexError) as error:
+            images[name] = {"error": str(error)}
+    for tag in derived if spec.get("remove_derived", True) else []:
+        podman("rmi", tag, check=False)
+    json.dump({"samples": samples, "images": images, "derived": derived, "load": os.getloadavg()}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

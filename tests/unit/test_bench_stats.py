@@ -1,0 +1,60 @@
+"""The bench's pure logic: summaries, ratios, the result schema, the start commands."""
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+sys.path.insert(0, str(BENCH))
+
+import apps  # noqa: E402
+import run  # noqa: E402
+import stats  # noqa: E402
+
+
+def sample(label, ms, ok=True, **extra):
+    return dict(label=label, ms=ms, ok=ok, **extra)
+
+
+def test_summary_is_median_min_max():
+    assert stats.summary([300, 100, 200, None]) == {"median": 200, "min": 100, "max": 300, "n": 3}
+    assert stats.summary([1, 2, 3, 4])["median"] == 2.5
+    assert stats.summary([]) is None
+
+
+def test_ratio_of_medians():
+    assert stats.ratio({"median": 250}, {"median": 1000}) == 0.25
+    assert stats.ratio(None, {"median": 1000}) is None
+
+
+def test_flavor_entry_ignores_failed_starts_and_counts_fallbacks():
+    samples = [sample("a/cold", 1000), sample("a/cold", 800), sample("a/cold", None, ok=False),
+               sample("a/generic", 200, restored=True, criu_restore_ms=90),
+               sample("a/generic", 700, restored=False)]
+    entry = stats.flavor_entry(samples, "a/cold", "a/generic")
+    assert entry["cold_ms"] == 900 and entry["instanton_ms"] == 450 and entry["ratio"] == 0.5
+    assert entry["instanton"]["criu_restore_ms"]["median"] == 90
+    assert entry["instanton"]["cold_fallbacks"] == 1
+
+
+def test_problems_finds_missing_and_non_numeric_fields():
+    good = {"schema": 1, "date": "2026-11-23", "host": {}, "runs": 7,
+            "apps": {"a": {"generic": {"cold_ms": 900, "instanton_ms": 200, "ratio": 0.222}}}}
+    assert stats.problems(good) == []
+    bad = {"schema": 1, "date": "d", "host": {}, "runs": 7, "apps": {"a": {"generic": {"cold_ms": "x", "ratio": None}}}}
+    assert stats.problems(bad) == ["a/generic: cold_ms is not a number", "a/generic: missing instanton_ms"]
+
+
+def test_start_commands_publish_on_loopback_and_grant_only_restore_capabilities():
+    app = apps.APPS[0]
+    cold = run.start_argv(app, None, "img", 28080)
+    assert "--cap-add" not in cold and cold[-3:] == ["--publish", "127.0.0.1:28080:8080", "img"]
+    instanton = run.start_argv(app, "generic", "img", 28081)
+    assert instanton.count("--cap-add") == 2 and "SYS_PTRACE" not in instanton
+    assert "--publish" not in run.start_argv(app, "generic", "img", 28081, network="host")
+
+
+def test_experiment_entrypoints_set_the_restore_verbosity_they_name():
+    from ansible_collections.instanton.platform.plugins.module_utils import instanton_scripts
+    for experiment in [e for e in apps.EXPERIMENTS if "entrypoint" in e]:
+        text = run.entrypoint_variant(experiment["entrypoint"])
+        assert '--log-file "$restore_log" %s' % experiment["label"].split()[-1] in text
+        assert instanton_scripts.RESTORED_MARKER in text
