@@ -53,12 +53,19 @@ def test_rhel9(fixture):
     assert found["runtime_packages"]["runc"] == ["podman", "runc", "conmon", "container-selinux"]
 
 
-def test_debian_on_this_kernel_needs_criu_42_from_sid():
-    found = resolved("debian-12-kernel-6.18.json")
+@pytest.mark.parametrize("fixture", ["debian-13-criu-4.1.1.json", "debian-13-criu-4.2.1.json"])
+def test_debian_13_on_this_kernel_takes_criu_42_from_sid(fixture):
+    found = resolved(fixture)
     assert found["criu_kernel_min_version"] == "4.2"
     assert found["criu_newer_apt_suite"] == "sid"
     assert found["criu_packages"] == ["criu", "libcriu2"]
     assert found["criu_release_packages"] == ["nftables"]
+
+
+def test_debian_12_on_this_kernel_has_no_suite_to_take_criu_from():
+    found = resolved("debian-12-kernel-6.18.json")
+    assert found["criu_kernel_min_version"] == "4.2"
+    assert found["criu_newer_apt_suite"] == ""
 
 
 def test_debian_12_stock_kernel():
