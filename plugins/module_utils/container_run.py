@@ -14,7 +14,9 @@ import re
 import time
 
 from ansible_collections.instanton.platform.plugins.module_utils import instanton_scripts as scripts, readiness
-from ansible_collections.instanton.platform.plugins.module_utils.image_build import LABEL_PREFIX
+from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
+    FLAVOR_LABEL, image_flavor, last_lines)
+from ansible_collections.instanton.platform.plugins.module_utils.image_liberty import DISABLE_RECOVERY_ENV
 
 # Restore needs exactly these two; checkpoint-only SYS_PTRACE is never granted.
 RESTORE_CAPABILITIES = ["CHECKPOINT_RESTORE", "SETPCAP"]
@@ -23,13 +25,22 @@ CONFIG_LABEL = "io.instanton.platform.run-config"
 MARKER_TIMEOUT = 60
 
 # (pattern, restored) pairs: the generic entrypoint's markers and Open Liberty's
-# (CWWKC0452I resumed from a checkpoint, CWWKE0957I restore failed, cold start).
+# (CWWKC0452I resumed from a checkpoint, CWWKE0957I restore failed, cold start;
+# CWWKC0451I a checkpoint was requested: the image still has WLP_CHECKPOINT set).
 START_MARKERS = [
     (re.compile(r"^%s pid \d+ in (\d+) ms" % re.escape(scripts.RESTORED_MARKER), re.M), True),
     (re.compile(r"^%s (.*)$" % re.escape(scripts.COLD_START_MARKER), re.M), False),
     (re.compile(r"CWWKC0452I.*$", re.M), True),
     (re.compile(r"CWWKE0957I(.*)$", re.M), False),
+    (re.compile(r"(CWWKC0451I.*)$", re.M), False),
 ]
+# Where Open Liberty (and the stand-in) write why a restore failed.
+LIBERTY_RESTORE_LOG = "/logs/checkpoint/restore.log"
+ROOTFS_IMAGE_ANNOTATION = "io.podman.annotations.checkpoint.rootfsImageID"
+# crun names CRIU's log in its error: "Please check CRIU logfile `PATH`".
+CRIU_LOGFILE = re.compile(r"CRIU logfile `([^`]+)`")
+# podman restores a checkpoint image with the checkpointed container's own settings.
+NOT_FOR_PODMAN_FLAVOR = ("env", "volumes", "cap_add", "network")
 
 
 def start_outcome(log_text):
@@ -48,7 +59,43 @@ def seccomp_option(profile):
     return []
 
 
-def run_arguments(params):
+def start_env(params, flavor):
+    """The environment asked for, plus the flavor's switches for restore=false and require_restore."""
+    env = dict(params["env"])
+    if flavor == "liberty":
+        if params["require_restore"]:
+            env[DISABLE_RECOVERY_ENV] = "true"
+        return env
+    if params["require_restore"]:
+        env["INSTANTON_REQUIRE_RESTORE"] = "1"
+    if not params["restore"]:
+        env["INSTANTON_DISABLE_RESTORE"] = "1"
+    return env
+
+
+def flavor_problem(params, flavor):
+    """Options a flavor cannot honour, or None."""
+    if flavor == "liberty" and not params["restore"]:
+        return "restore=false is not available for liberty images: run the app image to start cold"
+    if flavor == "podman":
+        given = [key for key in NOT_FOR_PODMAN_FLAVOR if params[key]] + (["privileged"] if params["privileged"] else [])
+        if given:
+            return ("%s cannot be set for a podman checkpoint image: podman restores it with the checkpointed "
+                    "container's own settings" % ", ".join(given))
+        if not params["restore"]:
+            return "restore=false is not available for podman checkpoint images: run the app image to start cold"
+    return None
+
+
+def restore_arguments(params):
+    """`podman container restore` of a podman-flavor checkpoint image."""
+    args = ["container", "restore", "--name", params["name"]]
+    for port in params["ports"]:
+        args += ["--publish", port]
+    return args + [params["image"]]
+
+
+def run_arguments(params, flavor=None):
     """`podman run` arguments, least privilege unless asked otherwise."""
     args = ["run", "--detach", "--name", params["name"]]
     for capability in RESTORE_CAPABILITIES + params["cap_add"]:
@@ -60,11 +107,7 @@ def run_arguments(params):
         args += ["--publish", port]
     for volume in params["volumes"]:
         args += ["--volume", volume]
-    env = dict(params["env"])
-    if params["require_restore"]:
-        env["INSTANTON_REQUIRE_RESTORE"] = "1"
-    if not params["restore"]:
-        env["INSTANTON_DISABLE_RESTORE"] = "1"
+    env = start_env(params, flavor)
     for key in sorted(env):
         args += ["--env", "%s=%s" % (key, env[key])]
     if params["network"]:
@@ -81,6 +124,17 @@ def config_digest(params):
     return hashlib.sha256(document.encode("utf-8")).hexdigest()
 
 
+def criu_errors(podman_error):
+    """CRIU's last errors from the restore log podman's error names (read before the container is removed)."""
+    match = CRIU_LOGFILE.search(podman_error)
+    try:
+        with open(match.group(1)) as handle:
+            errors = [line.strip() for line in handle if "Error" in line]
+    except (AttributeError, IOError, OSError):
+        return ""
+    return " ".join(errors[-2:])
+
+
 def host_endpoint(container, container_port):
     """(address, port) to reach the container's port from the host: a published port, else its IP."""
     network = container.get("NetworkSettings") or {}
@@ -95,8 +149,16 @@ def host_endpoint(container, container_port):
     return address, container_port
 
 
-def is_instanton(image):
-    return LABEL_PREFIX + "flavor" in ((image.get("Config") or {}).get("Labels") or {})
+def is_current(existing, image, params):
+    """Whether a container already runs this image with these options (then it is left alone)."""
+    if not (existing and existing["State"]["Running"]):
+        return False
+    if image_flavor(image) == "podman":
+        # A restored container runs its app image and keeps no labels of ours.
+        return bool(existing["State"].get("Restored")) and existing["Image"] == (
+            (image.get("Annotations") or {}).get(ROOTFS_IMAGE_ANNOTATION))
+    labels = existing["Config"].get("Labels") or {}
+    return existing["Image"] == image["Id"] and labels.get(CONFIG_LABEL) == config_digest(params)
 
 
 class Runner(object):
@@ -106,6 +168,8 @@ class Runner(object):
         self.podman = podman
         self.params = params
         self.fail_json = fail_json
+        # (restored, reason) of a podman-flavor start: podman's restore works or fails.
+        self.podman_restore = None
 
     def logs(self):
         found = self.podman.run(["logs", self.params["name"]], check=False)
@@ -129,22 +193,34 @@ class Runner(object):
         url = "http://%s:%d%s" % (endpoint[0], endpoint[1], check["path"])
         return lambda: readiness.http_ok(url)
 
-    def outcome(self, is_instanton):
+    def outcome(self, container, image):
         """(restored, detail); waits briefly for the marker, which conmon may log after the first answer."""
+        flavor = image_flavor(image)
+        if flavor is None:
+            return False, "the image is not an InstantOn image (no %s label)" % FLAVOR_LABEL
+        if flavor == "podman":
+            return self.podman_restore or (bool(container["State"].get("Restored")), "not restored by podman")
         deadline = time.time() + 5
-        while is_instanton:
+        while True:
             restored, detail = start_outcome(self.logs())
             if restored is not None or time.time() > deadline:
-                return restored, detail
+                break
             time.sleep(0.05)
-        return False, "the image is not an InstantOn image (no %sflavor label)" % LABEL_PREFIX
+        if restored is False and flavor == "liberty":
+            detail = " ".join(filter(None, [detail, self.liberty_restore_errors()]))
+        return restored, detail
+
+    def liberty_restore_errors(self):
+        """CRIU's last errors from Liberty's restore log, when the container still runs."""
+        rc, out = self.podman.run(["exec", self.params["name"], "sh", "-c", "grep -E 'Error|error' %s | tail -n 2"
+                                   % LIBERTY_RESTORE_LOG], check=False)[:2]
+        return " ".join(out.split()) if rc == 0 else ""
 
     def fail(self, message):
-        tail = "\n".join(self.logs().strip().splitlines()[-15:])
-        self.fail_json(msg="%s\ncontainer log (last lines):\n%s" % (message, tail))
+        self.fail_json(msg="%s\ncontainer log (last lines):\n%s" % (message, last_lines(self.logs())))
 
-    def result(self, container, start_ms, is_instanton):
-        restored, detail = self.outcome(is_instanton)
+    def result(self, container, start_ms, image):
+        restored, detail = self.outcome(container, image)
         found = dict(container=container, restored=bool(restored), start_ms=start_ms)
         if restored:
             found["criu_restore_ms"] = int(detail) if detail and detail.isdigit() else None
@@ -152,18 +228,45 @@ class Runner(object):
             found["fallback_reason"] = detail
         return found
 
-    def start(self):
+    def timeout(self):
+        return (self.params["readiness"] or {}).get("timeout", MARKER_TIMEOUT)
+
+    def wait_ready(self, container):
+        """Seconds until the first correct answer, or None (timed out, or the container died)."""
+        if self.podman_restore and self.params["readiness"] is None:
+            return 0
+        return readiness.wait_until(self.probe(container), self.timeout(), self.running)
+
+    def launch(self, image):
+        """Start the container the flavor's way: podman restores its checkpoint images itself."""
+        flavor = image_flavor(image)
+        if flavor != "podman":
+            self.podman.run(run_arguments(self.params, flavor))
+            return
+        rc, out, err = self.podman.run(restore_arguments(self.params), check=False)
+        if rc == 0:
+            self.podman_restore = (True, None)
+            return
+        reason = " ".join(filter(None, ["podman container restore failed: %s" % last_lines(out + err, 3),
+                                        criu_errors(out + err)]))
+        if self.params["require_restore"]:
+            self.fail_json(msg="the checkpoint was not restored and require_restore is set: %s" % reason)
+        self.podman_restore = (False, reason)
+        self.podman.remove_container(self.params["name"])
+        app_image = ((image.get("Annotations") or {}).get(ROOTFS_IMAGE_ANNOTATION))
+        self.podman.run(run_arguments(dict(self.params, image=app_image)))
+
+    def start(self, image):
         name = self.params["name"]
         self.podman.remove_container(name)
         started = time.time()
-        self.podman.run(run_arguments(self.params))
+        self.launch(image)
         container = self.podman.container(name)
-        timeout = (self.params["readiness"] or {}).get("timeout", MARKER_TIMEOUT)
-        waited = readiness.wait_until(self.probe(container), timeout, self.running)
-        if waited is None:
+        if self.wait_ready(container) is None:
             restored, detail = start_outcome(self.logs())
-            if self.params["require_restore"] and restored is False:
-                self.fail("the checkpoint was not restored and require_restore is set: %s" % detail)
-            state = "is still not ready after %ds" % timeout if self.running() else "exited before it was ready"
+            # Liberty has no marker for "restore failed, recovery disabled": it just exits.
+            if self.params["require_restore"] and not restored and (restored is False or not self.running()):
+                self.fail("the checkpoint was not restored and require_restore is set: %s" % (detail or "the container exited"))
+            state = "is still not ready after %ds" % self.timeout() if self.running() else "exited before it was ready"
             self.fail("container %s %s (it is left in place for inspection)" % (name, state))
         return self.podman.container(name), int(round((time.time() - started) * 1000))

@@ -14,6 +14,15 @@ import uuid
 COLLECTION_VERSION = "0.1.0"
 LABEL_PREFIX = "io.instanton.platform."
 INPUTS_LABEL = LABEL_PREFIX + "inputs"
+FLAVOR_LABEL = LABEL_PREFIX + "flavor"
+APP_IMAGE_LABEL = LABEL_PREFIX + "app-image"
+# Only the checkpoint step holds these; InstantOn containers get CHECKPOINT_RESTORE
+# and SETPCAP (see container_run).
+CHECKPOINT_CAPABILITIES = "CHECKPOINT_RESTORE,SYS_PTRACE,SETPCAP"
+# podman's checkpoint images carry no labels: the podman flavor names its checkpointed
+# container after the inputs digest, and podman records that name in this annotation.
+CHECKPOINT_NAME_ANNOTATION = "io.podman.annotations.checkpoint.name"
+CHECKPOINT_NAME_PREFIX = "instanton-ckpt-"
 
 
 class BuildError(Exception):
@@ -27,17 +36,45 @@ def fingerprint(inputs):
 
 
 def labels(flavor, inputs_digest, extra=None):
-    found = {INPUTS_LABEL: inputs_digest, LABEL_PREFIX + "flavor": flavor,
+    found = {INPUTS_LABEL: inputs_digest, FLAVOR_LABEL: flavor,
              LABEL_PREFIX + "version": COLLECTION_VERSION}
     found.update(extra or {})
     return found
 
 
+def app_command(app_image, command=None):
+    """The app's command: given, or the app image's own entrypoint and command."""
+    if command:
+        return list(command)
+    config = app_image.get("Config") or {}
+    found = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
+    if not found:
+        raise BuildError("the app image has no ENTRYPOINT or CMD: give the app's command in `command`")
+    return found
+
+
+def image_labels(image_inspect):
+    return ((image_inspect or {}).get("Config") or {}).get("Labels") or {}
+
+
+def checkpoint_name(image_inspect):
+    """The checkpointed container's name when the image is a podman checkpoint image, else None."""
+    return ((image_inspect or {}).get("Annotations") or {}).get(CHECKPOINT_NAME_ANNOTATION)
+
+
+def image_flavor(image_inspect):
+    """generic, liberty or podman for an InstantOn image, else None."""
+    if checkpoint_name(image_inspect):
+        return "podman"
+    return image_labels(image_inspect).get(FLAVOR_LABEL)
+
+
 def recorded_inputs(image_inspect):
     """The inputs digest an existing image was built from, or None."""
-    if not image_inspect:
-        return None
-    return ((image_inspect.get("Config") or {}).get("Labels") or {}).get(INPUTS_LABEL)
+    name = checkpoint_name(image_inspect)
+    if name:
+        return name[len(CHECKPOINT_NAME_PREFIX):] if name.startswith(CHECKPOINT_NAME_PREFIX) else None
+    return image_labels(image_inspect).get(INPUTS_LABEL)
 
 
 class Scratch(object):
@@ -58,8 +95,9 @@ class Scratch(object):
         self.images.append(name)
         return name
 
-    def container(self, role):
-        name = "instanton-%s-%s" % (role, self.suffix)
+    def container(self, role, name=None):
+        """A scratch container's name: instanton-ROLE-SUFFIX, or the given name."""
+        name = name or "instanton-%s-%s" % (role, self.suffix)
         self.containers.append(name)
         return name
 
@@ -72,6 +110,18 @@ class Scratch(object):
         for name in self.images:
             self.podman.remove_image(name)
         return False
+
+
+def last_lines(text, count=15):
+    return "\n".join(text.strip().splitlines()[-count:])
+
+
+def run_step(podman, args, what):
+    """One podman build step; BuildError naming the step, with podman's last lines, when it fails."""
+    rc, out, err = podman.run(args, check=False)
+    if rc != 0:
+        raise BuildError("%s failed:\n%s" % (what, last_lines(out + err)))
+    return out
 
 
 def change_options(changes):

@@ -20,11 +20,7 @@ import tempfile
 
 from ansible_collections.instanton.platform.plugins.module_utils import instanton_scripts as scripts
 from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
-    BuildError, Scratch, change_options, label_changes, labels)
-
-# Only the checkpoint step holds these; the InstantOn container gets
-# CHECKPOINT_RESTORE and SETPCAP (see instanton_container).
-CHECKPOINT_CAPABILITIES = "CHECKPOINT_RESTORE,SYS_PTRACE,SETPCAP"
+    APP_IMAGE_LABEL, CHECKPOINT_CAPABILITIES, Scratch, app_command, change_options, label_changes, labels, run_step)
 
 CONTAINERFILE = """FROM {base}
 USER root
@@ -34,17 +30,6 @@ RUN sh /usr/local/lib/instanton/install-criu \\
  && chmod 0755 /usr/local/lib/instanton/checkpoint /usr/local/lib/instanton/entrypoint \\
  && rm /usr/local/lib/instanton/install-criu
 """
-
-
-def app_command(app_image, command):
-    """The app's command: given, or the app image's own entrypoint and command."""
-    if command:
-        return list(command)
-    config = app_image.get("Config") or {}
-    found = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
-    if not found:
-        raise BuildError("the app image has no ENTRYPOINT or CMD: give the app's command in `command`")
-    return found
 
 
 def inputs(app_image, params):
@@ -72,10 +57,6 @@ def write_context(directory, app_image, params):
             handle.write(content)
 
 
-def last_lines(text, count=15):
-    return "\n".join(text.strip().splitlines()[-count:])
-
-
 def build(podman, app_image, params, digest):
     """Build the image under params["name"]; returns its inspect dict."""
     context = tempfile.mkdtemp(prefix="instanton-build-")
@@ -83,23 +64,20 @@ def build(podman, app_image, params, digest):
         with Scratch(podman) as scratch:
             write_context(context, app_image, params)
             stage = scratch.image("stage")
-            rc, out, err = podman.run([
+            run_step(podman, [
                 "build", "--pull=never", "--tag", stage,
-                "--build-arg", "INSTANTON_CRIU_APT_SUITE=%s" % (params["criu_apt_suite"] or ""), context], check=False)
-            if rc != 0:
-                raise BuildError("building the stage image (app image + CRIU) failed:\n%s" % last_lines(out + err))
+                "--build-arg", "INSTANTON_CRIU_APT_SUITE=%s" % (params["criu_apt_suite"] or ""), context],
+                "building the stage image (app image + CRIU)")
             checkpoint = scratch.container("checkpoint")
-            rc, out, err = podman.run([
+            run_step(podman, [
                 "run", "--name", checkpoint, "--cap-add", CHECKPOINT_CAPABILITIES,
                 "--security-opt", "seccomp=%s" % params["checkpoint_seccomp"],
-                "--entrypoint", scripts.CHECKPOINT, stage], check=False)
-            if rc != 0:
-                raise BuildError("the checkpoint step failed:\n%s" % last_lines(out + err))
+                "--entrypoint", scripts.CHECKPOINT, stage], "the checkpoint step")
             changes = [
                 "ENTRYPOINT %s" % json.dumps([scripts.ENTRYPOINT]),
                 "CMD []",
             ] + label_changes(labels("generic", digest, {
-                "io.instanton.platform.app-image": params["app_image"]}))
+                APP_IMAGE_LABEL: params["app_image"]}))
             podman.run(["commit", "--quiet"] + change_options(changes) + [checkpoint, params["name"]])
     finally:
         shutil.rmtree(context, ignore_errors=True)

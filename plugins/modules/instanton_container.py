@@ -17,7 +17,13 @@ description:
   - Measures the time from C(podman run) to the first correct answer (O(readiness)), and reports whether the
     container restored its checkpoint or fell back to a cold start, with the reason read from the restore log.
   - Recognises the generic flavor's entrypoint markers and Open Liberty's (C(CWWKC0452I) restored, C(CWWKE0957I)
-    restore failed and started cold).
+    restore failed and started cold, with CRIU's last errors from C(/logs/checkpoint/restore.log); C(CWWKC0451I), a
+    checkpoint requested at start, means the image still sets C(WLP_CHECKPOINT) and counts as not restored).
+  - "Checkpoint images of O(instanton.platform.instanton_image#module:flavor=podman) are started with
+    C(podman container restore --name NAME [--publish ...] IMAGE): podman restores them itself, with the
+    checkpointed container's own settings (so O(env), O(volumes), O(cap_add), O(network) and O(privileged) are
+    refused). Restore either works or fails; when it fails the container is started cold from the checkpoint's app
+    image (its default command), with podman's error as RV(fallback_reason), unless O(require_restore=true)."
   - A running container started with the same image and options is left alone (changed=false).
 extends_documentation_fragment:
   - instanton.platform.podman
@@ -80,13 +86,16 @@ options:
         type: int
         default: 60
   restore:
-    description: Set C(false) to make the entrypoint start cold (C(INSTANTON_DISABLE_RESTORE=1)), for comparisons.
+    description:
+      - Set C(false) to make the generic entrypoint start cold (C(INSTANTON_DISABLE_RESTORE=1)), for comparisons.
+        Liberty and podman images refuse it; run their app image instead.
     type: bool
     default: true
   require_restore:
     description:
-      - Fail instead of starting cold when the checkpoint cannot be restored (C(INSTANTON_REQUIRE_RESTORE=1); for
-        Open Liberty set C(CRIU_RESTORE_DISABLE_RECOVERY=true) in O(env)).
+      - Fail instead of starting cold when the checkpoint cannot be restored. The generic entrypoint gets
+        C(INSTANTON_REQUIRE_RESTORE=1), Open Liberty images C(CRIU_RESTORE_DISABLE_RECOVERY=true); for podman
+        checkpoint images a failed C(podman container restore) fails the task.
     type: bool
     default: false
   seccomp_profile:
@@ -142,7 +151,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 restored:
-  description: Whether the container restored its checkpoint; false when it started cold (or the image is not InstantOn).
+  description:
+    - Whether the container restored its checkpoint; false when it started cold (or the image is not InstantOn).
+    - For podman checkpoint images, whether C(podman container restore) worked (C(State.Restored)).
   returned: when the container is running
   type: bool
 start_ms:
@@ -168,6 +179,7 @@ container:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.instanton.platform.plugins.module_utils import container_run, readiness as probes
+from ansible_collections.instanton.platform.plugins.module_utils.image_build import image_flavor
 from ansible_collections.instanton.platform.plugins.module_utils.podman import Podman, PodmanError
 
 
@@ -177,15 +189,15 @@ def started(module, runner, existing):
     if image is None:
         module.fail_json(msg="image %s is not on this host: build it with instanton.platform.instanton_image "
                              "or pull it first" % params["image"])
-    current = (existing and existing["State"]["Running"] and existing["Image"] == image["Id"]
-               and existing["Config"]["Labels"].get(container_run.CONFIG_LABEL)
-               == container_run.config_digest(params))
-    if current:
-        module.exit_json(changed=False, **runner.result(existing, None, container_run.is_instanton(image)))
+    problem = container_run.flavor_problem(params, image_flavor(image))
+    if problem:
+        module.fail_json(msg=problem)
+    if container_run.is_current(existing, image, params):
+        module.exit_json(changed=False, **runner.result(existing, None, image))
     if module.check_mode:
         module.exit_json(changed=True)
-    container, start_ms = runner.start()
-    module.exit_json(changed=True, **runner.result(container, start_ms, container_run.is_instanton(image)))
+    container, start_ms = runner.start(image)
+    module.exit_json(changed=True, **runner.result(container, start_ms, image))
 
 
 def main():

@@ -42,7 +42,9 @@ exists:
   returned: always
   type: bool
 restored:
-  description: Whether it restored its checkpoint.
+  description:
+    - Whether it restored its checkpoint (from the entrypoint's or Open Liberty's log markers; for podman checkpoint
+      images, podman's C(State.Restored)).
   returned: when the container exists
   type: bool
 criu_restore_ms:
@@ -79,7 +81,7 @@ def main():
             module.exit_json(changed=False, exists=False)
         image = podman.image(container["Image"]) or {}
         runner = container_run.Runner(podman, module.params, module.fail_json)
-        found = runner.result(container, None, container_run.is_instanton(image))
+        found = runner.result(container, None, image)
         found.pop("start_ms")
         module.exit_json(changed=False, exists=True, **found)
     except PodmanError as error:

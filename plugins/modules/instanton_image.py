@@ -19,8 +19,21 @@ description:
     needs dropped, waits until it is ready (HTTP, TCP or a log line), and dumps it; the stopped container is
     committed as the image, with an entrypoint that restores the checkpoint or starts the app cold and says why
     in the container log."
-  - The inputs (app image ID, command, readiness, flavor, CRIU source, collection version) are recorded in the
-    label C(io.instanton.platform.inputs); an image whose label matches is not rebuilt unless O(force=true).
+  - "O(flavor=liberty): Open Liberty's own InstantOn checkpoint of an Open Liberty app image. O(method=build)
+    builds a Containerfile that ends with C(RUN checkpoint.sh <phase>) with C(podman build --cap-add
+    CHECKPOINT_RESTORE,SYS_PTRACE,SETPCAP --security-opt seccomp=<checkpoint_seccomp>); O(method=run) is the
+    three-step flow for builders that cannot grant those: C(podman run) the app image with
+    C(WLP_CHECKPOINT=<phase>) and those options, then C(podman commit) the stopped container, with
+    C(WLP_CHECKPOINT) emptied and the app image's ENTRYPOINT and CMD put back."
+  - "O(flavor=podman): podman's own checkpoint (podman 4.1+). The app image runs as a container; once O(readiness)
+    holds, C(podman container checkpoint --create-image) makes the image, which C(podman container restore IMAGE)
+    (or C(podman run IMAGE), podman 4.4+) restores; M(instanton.platform.instanton_container) does that. With
+    O(export), the same checkpoint is also written as an C(--export) archive."
+  - The inputs (app image ID, command, readiness, phase, method, flavor, CRIU source, scripts, collection version)
+    are recorded in the label C(io.instanton.platform.inputs) (for O(flavor=podman), whose checkpoint images carry
+    no labels, in the checkpointed container's name, C(instanton-ckpt-<digest>), which podman records in the
+    image's C(io.podman.annotations.checkpoint.name) annotation); an image whose inputs match is not rebuilt
+    unless O(force=true).
   - A failed build leaves no image under O(name) and no scratch images or containers.
   - The checkpoint data inside the image holds the app's memory, including any secrets it had loaded; the
     checkpoint directory is 0700 and its files 0600. Treat the image like a memory dump.
@@ -40,18 +53,51 @@ options:
   flavor:
     description: How the checkpoint is taken and restored.
     type: str
-    choices: [generic]
+    choices: [generic, liberty, podman]
     default: generic
   app_image:
-    description: The app's image, present on the host. Required with O(state=present).
+    description:
+      - The app's image, present on the host. Required with O(state=present).
+      - For O(flavor=liberty), an Open Liberty based image whose C(checkpoint.sh) is on PATH.
     type: str
   command:
-    description: The app's command. Default is the app image's ENTRYPOINT and CMD.
+    description:
+      - The app's command (O(flavor=generic) and O(flavor=podman)). Default is the app image's ENTRYPOINT and CMD.
     type: list
     elements: str
+  phase:
+    description:
+      - O(flavor=liberty) only. When Liberty takes the checkpoint; C(afterAppStart) restores fastest,
+        C(beforeAppStart) before any application code runs.
+      - C(features) is rejected; it was removed in Open Liberty 23.0.0.2-beta.
+    type: str
+    default: afterAppStart
+  method:
+    description:
+      - O(flavor=liberty) only. C(build) runs C(checkpoint.sh) in a C(podman build); C(run) is the
+        C(podman run) with C(WLP_CHECKPOINT) and C(podman commit) flow.
+    type: str
+    choices: [build, run]
+    default: build
+  export:
+    description:
+      - O(flavor=podman) only. Also write the checkpoint as a C(podman container checkpoint --export) archive.
+      - The archive holds the app's memory; it is written 0600, its directory created 0700 when missing.
+    type: dict
+    suboptions:
+      path:
+        description: Where the archive goes, for example C(/var/lib/instanton/app.tar.zst).
+        type: path
+        required: true
+      compression:
+        description: The archive's compression.
+        type: str
+        choices: [none, gzip, zstd]
+        default: zstd
   readiness:
     description:
-      - When the app is warm enough to checkpoint. Required with O(state=present).
+      - When the app is warm enough to checkpoint. Required with O(state=present) for O(flavor=generic) and
+        O(flavor=podman); O(flavor=liberty) uses Liberty's O(phase) instead.
     type: dict
     suboptions:
       type:
@@ -82,7 +128,8 @@ options:
     default: ""
   checkpoint_seccomp:
     description:
-      - The seccomp option of the checkpoint container (only; containers that restore use the host's CRIU profile).
+      - The seccomp option of the checkpoint container or build (O(flavor=generic), O(flavor=liberty); containers
+        that restore use the host's CRIU profile).
       - C(unconfined) is the default because CRIU cannot dump a process that runs under any seccomp filter from
         inside a container; the kernel lets only an unfiltered tracer holding CAP_SYS_ADMIN suspend seccomp.
         The checkpoint container runs your own app image for the few seconds the dump takes.
@@ -94,7 +141,9 @@ options:
     default: false
 notes:
   - Supports check mode; it reports whether the image would be built.
-  - The app runs as root inside the container, with CHECKPOINT_RESTORE, SYS_PTRACE and SETPCAP dropped from its
+  - O(flavor=podman) checkpoints from the host with the host's CRIU; O(flavor=generic) and O(flavor=liberty) with the
+    image's own CRIU, which must be new enough for the kernel (4.2 for kernels 6.16 and later).
+  - For O(flavor=generic) the app runs as root inside the container, with CHECKPOINT_RESTORE, SYS_PTRACE and SETPCAP dropped from its
     capability bounding set before it is checkpointed.
 seealso:
   - module: instanton.platform.instanton_container
@@ -123,6 +172,33 @@ EXAMPLES = r"""
       type: log
       pattern: "Started in [0-9.]+ ?s"
 
+- name: Open Liberty, checkpoint at build time (RUN checkpoint.sh afterAppStart)
+  instanton.platform.instanton_image:
+    name: localhost/liberty-app:instanton
+    flavor: liberty
+    app_image: localhost/liberty-app:latest
+    phase: afterAppStart
+
+- name: Open Liberty, podman run with WLP_CHECKPOINT then podman commit
+  instanton.platform.instanton_image:
+    name: localhost/liberty-app:instanton-run
+    flavor: liberty
+    method: run
+    app_image: localhost/liberty-app:latest
+    phase: beforeAppStart
+
+- name: podman's own checkpoint image, and an archive of it
+  instanton.platform.instanton_image:
+    name: localhost/jvmapp:checkpoint
+    flavor: podman
+    app_image: localhost/jvmapp:latest
+    readiness:
+      type: http
+      port: 8080
+    export:
+      path: /var/lib/instanton/jvmapp.tar.zst
+      compression: zstd
+
 - name: Remove it
   instanton.platform.instanton_image:
     name: localhost/pyapp:instanton
@@ -150,13 +226,17 @@ build_seconds:
   sample: 41.7
 """
 
+import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.instanton.platform.plugins.module_utils import image_generic, readiness as probes
+from ansible_collections.instanton.platform.plugins.module_utils import (
+    image_generic, image_liberty, image_podman, readiness as probes)
 from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
     BuildError, fingerprint, recorded_inputs)
 from ansible_collections.instanton.platform.plugins.module_utils.podman import Podman, PodmanError
+
+FLAVORS = {"generic": image_generic, "liberty": image_liberty, "podman": image_podman}
 
 
 def remove(module, podman, existing):
@@ -165,18 +245,41 @@ def remove(module, podman, existing):
     module.exit_json(changed=bool(existing), image={})
 
 
+def up_to_date(params, existing, digest):
+    export = params["export"]
+    return (recorded_inputs(existing) == digest and not params["force"]
+            and not (export and not os.path.exists(export["path"])))
+
+
+def parameter_problem(params):
+    """What is wrong with the parameters for the chosen flavor, or None."""
+    if params["state"] == "absent":
+        return None
+    if params["flavor"] == "liberty":
+        return image_liberty.phase_problem(params["phase"])
+    if not params["readiness"]:
+        return "readiness is required for flavor=%s" % params["flavor"]
+    if params["export"] and params["flavor"] != "podman":
+        return "export is only for flavor=podman"
+    return probes.problem(params["readiness"])
+
+
 def present(module, podman, existing):
     params = module.params
     app_image = podman.image(params["app_image"])
     if app_image is None:
         module.fail_json(msg="app image %s is not on this host: build or pull it first" % params["app_image"])
-    digest = fingerprint(image_generic.inputs(app_image, params))
-    if recorded_inputs(existing) == digest and not params["force"]:
+    flavor = FLAVORS[params["flavor"]]
+    digest = fingerprint(flavor.inputs(app_image, params))
+    if up_to_date(params, existing, digest):
         module.exit_json(changed=False, built=False, inputs_digest=digest, image=existing)
     if module.check_mode:
         module.exit_json(changed=True, built=True, inputs_digest=digest)
     started = time.time()
-    image = image_generic.build(podman, app_image, params, digest)
+    if params["flavor"] == "podman":
+        image = image_podman.build(podman, app_image, params, digest, module.atomic_move)
+    else:
+        image = flavor.build(podman, app_image, params, digest)
     if existing and existing["Id"] != image["Id"]:
         # The old build lost its name; drop it unless a container still uses it.
         podman.run(["rmi", existing["Id"]], check=False)
@@ -189,22 +292,32 @@ def main():
         argument_spec=dict(
             name=dict(type="str", required=True),
             state=dict(type="str", default="present", choices=["present", "absent"]),
-            flavor=dict(type="str", default="generic", choices=["generic"]),
+            flavor=dict(type="str", default="generic", choices=sorted(FLAVORS)),
             app_image=dict(type="str"),
             command=dict(type="list", elements="str"),
+            phase=dict(type="str", default="afterAppStart"),
+            method=dict(type="str", default="build", choices=["build", "run"]),
+            export=dict(type="dict", options=dict(
+                path=dict(type="path", required=True),
+                compression=dict(type="str", default="zstd", choices=list(image_podman.COMPRESSIONS)))),
             readiness=dict(type="dict", options=probes.argument_spec(120)),
             criu_apt_suite=dict(type="str", default=""),
             checkpoint_seccomp=dict(type="str", default="unconfined"),
             force=dict(type="bool", default=False),
             executable=dict(type="str", default="podman"),
         ),
-        required_if=[("state", "present", ("app_image", "readiness"))],
+        required_if=[("state", "present", ("app_image",))],
         supports_check_mode=True,
     )
-    if probes.problem(module.params["readiness"]):
-        module.fail_json(msg=probes.problem(module.params["readiness"]))
+    problem = parameter_problem(module.params)
+    if problem:
+        module.fail_json(msg=problem)
     try:
         podman = Podman(module, module.params["executable"])
+        if module.params["flavor"] == "podman":
+            problem = image_podman.version_problem(podman.version())
+            if problem:
+                module.fail_json(msg=problem)
         existing = podman.image(module.params["name"])
         if module.params["state"] == "absent":
             remove(module, podman, existing)

@@ -1,0 +1,239 @@
+"""instanton_image and instanton_container, every flavor, on a lab host.
+
+Each InstantOn image is built once per session from samples/jvm-app (generic, podman)
+or samples/liberty-standin (liberty: a STAND-IN for Open Liberty that keeps its
+checkpoint.sh / WLP_CHECKPOINT / CWWKC045xI contract, with real CRIU and a real JVM).
+"""
+import itertools
+import json
+import shlex
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from support import LAB_INVENTORY, REPO, lab_ssh, run_module, run_playbook, target_host
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(not LAB_INVENTORY.exists(),
+                       reason="needs the lab: %s does not exist (make lab)" % LAB_INVENTORY),
+]
+HOST = target_host() if LAB_INVENTORY.exists() else None
+RUN_ID = uuid.uuid4().hex[:6]
+JVM_APP = "localhost/instanton-sample-jvm-app:latest"
+LIBERTY_STANDIN = "localhost/instanton-sample-liberty-standin:latest"
+EXPORT_DIR = "/var/tmp/itest-instanton-%s" % RUN_ID
+EXPORT_PATH = EXPORT_DIR + "/jvm.tar.zst"
+PORTS = itertools.count(19100)
+JVM_ANSWER = '"entries": 2000000'
+# flavor -> (app image, build parameters, app port, checkpoint directory in the image)
+FLAVORS = {
+    "generic": (JVM_APP, {"criu_apt_suite": "sid", "readiness": {"type": "http", "port": 8080}},
+                8080, "/instanton/checkpoint"),
+    "liberty": (LIBERTY_STANDIN, {"phase": "afterAppStart", "method": "build"},
+                9080, "/opt/ol/wlp/output/defaultServer/workarea/checkpoint/image"),
+    "liberty-run": (LIBERTY_STANDIN, {"phase": "beforeAppStart", "method": "run"},
+                    9080, "/opt/ol/wlp/output/defaultServer/workarea/checkpoint/image"),
+    "podman": (JVM_APP, {"readiness": {"type": "http", "port": 8080},
+                         "export": {"path": EXPORT_PATH, "compression": "zstd"}}, 8080, None),
+}
+RESULTS = REPO / ".lab" / "results" / "instanton_flavors.json"
+MEASURED = {}
+
+
+def ssh(command, check=True):
+    return lab_ssh(HOST, command, check)
+
+
+def module(name, args, check=False):
+    return run_module(name, args, host=HOST, inventory=LAB_INVENTORY, check=check)
+
+
+def image_name(flavor, tag=""):
+    return "localhost/itest-%s-%s:instanton%s" % (flavor, RUN_ID, tag)
+
+
+def build_args(flavor, **extra):
+    app_image, params, _port, _directory = FLAVORS[flavor]
+    args = dict(params, name=image_name(flavor), app_image=app_image,
+                flavor="liberty" if flavor.startswith("liberty") else flavor)
+    args.update(extra)
+    return args
+
+
+def start(flavor, image=None, **extra):
+    """instanton_container with the flavor's readiness; the result and the host port it answers on."""
+    port = next(PORTS)
+    app_port = FLAVORS[flavor][2]
+    name = "itest-%s-%s-%d" % (flavor, RUN_ID, port)
+    args = dict(name=name, image=image or image_name(flavor), ports=["127.0.0.1:%d:%d" % (port, app_port)],
+                readiness={"type": "http", "port": app_port, "timeout": 60})
+    args.update(extra)
+    return module("instanton_container", args), name, port
+
+
+def answer(port):
+    return ssh("python3 -c %s" % shlex.quote(
+        "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:%d/', timeout=5).read().decode())"
+        % port))
+
+
+def inspect(kind, name):
+    return json.loads(ssh("podman %s inspect %s" % (kind, name)))[0]
+
+
+def scratch_objects():
+    """The build's scratch containers and images (instanton-<role>-<suffix>, instanton-ckpt-<digest>)."""
+    return ssh("podman ps -a --format '{{.Names}}' | grep '^instanton-' ; "
+               "podman images --format '{{.Repository}}' | grep '^localhost/instanton-' | grep -v sample", check=False)
+
+
+def remove_everything():
+    ssh("podman ps -a --format '{{.Names}}' | grep -- '-%s-' | xargs -r podman rm -f -t 0 >/dev/null; "
+        "podman images --format '{{.Repository}}:{{.Tag}}' | grep -- '-%s' | xargs -r podman rmi -f >/dev/null; "
+        "rm -rf %s" % (RUN_ID, RUN_ID, EXPORT_DIR), check=False)
+
+
+@pytest.fixture(scope="session")
+def images(request):
+    """The sample images (built when missing) and one InstantOn image per flavor."""
+    for sample in ("jvm-app", "liberty-standin"):
+        done = run_playbook(REPO / "playbooks" / "sample_app.yml", {"instanton_hosts": HOST, "sample_app": sample},
+                            inventory=LAB_INVENTORY)
+        assert done.returncode == 0, done.stdout[-3000:]
+    request.addfinalizer(remove_everything)
+    request.addfinalizer(lambda: RESULTS.parent.mkdir(parents=True, exist_ok=True)
+                         or RESULTS.write_text(json.dumps(MEASURED, indent=2, sort_keys=True) + "\n"))
+    built = {}
+    for flavor in FLAVORS:
+        result = module("instanton_image", build_args(flavor))
+        assert not result.get("failed"), result.get("msg")
+        assert result["changed"] and result["built"]
+        built[flavor] = result
+        MEASURED.setdefault(flavor, {}).update(build_seconds=result["build_seconds"],
+                                               image_mb=round(result["image"]["Size"] / 1e6))
+    return built
+
+
+def restore_privileges(container):
+    host_config = container["HostConfig"]
+    return set(container["EffectiveCaps"]), host_config.get("Privileged"), host_config.get("SecurityOpt")
+
+
+@pytest.mark.parametrize("flavor", sorted(FLAVORS))
+def test_instanton_container_restores_and_answers(images, flavor):
+    result, _name, port = start(flavor)
+    assert not result.get("failed"), result.get("msg")
+    assert result["restored"] is True, result.get("fallback_reason")
+    assert JVM_ANSWER in answer(port)
+    capabilities, privileged, security = restore_privileges(result["container"])
+    assert privileged is False
+    if flavor != "podman":
+        # podman restores its own checkpoint images from the host; the others restore themselves.
+        # SETPCAP is in podman's default set; CHECKPOINT_RESTORE is the only addition.
+        assert {"CAP_CHECKPOINT_RESTORE", "CAP_SETPCAP"} <= capabilities
+        assert not capabilities & {"CAP_SYS_PTRACE", "CAP_SYS_ADMIN"}
+        assert result["container"]["HostConfig"]["CapAdd"] == ["CAP_CHECKPOINT_RESTORE"]
+        assert any("instanton.json" in option for option in security or []), security
+    cold, _cold_name, _cold_port = start(flavor, image=FLAVORS[flavor][0])
+    assert cold["restored"] is False
+    MEASURED[flavor].update(instanton_start_ms=result["start_ms"], cold_start_ms=cold["start_ms"])
+
+
+@pytest.mark.parametrize("flavor", sorted(FLAVORS))
+def test_two_containers_from_one_image_answer_at_the_same_time(images, flavor):
+    with ThreadPoolExecutor(2) as pool:
+        started = list(pool.map(lambda _index: start(flavor), range(2)))
+    for result, _name, port in started:
+        assert result["restored"] is True, result.get("fallback_reason")
+        assert JVM_ANSWER in answer(port)
+
+
+def corrupted_image(flavor):
+    """A copy of the flavor's image whose checkpoint lost its memory pages.
+
+    (Truncated pages instead make CRIU 4.2.1's restore hang rather than fail.)"""
+    name = image_name(flavor, "-corrupt")
+    if flavor == "podman":
+        # Build a second checkpoint image and damage it in the storage layer itself.
+        result = module("instanton_image", build_args(flavor, name=name, export=None))
+        assert result["changed"], result.get("msg")
+        layer = ssh("podman image inspect %s --format '{{.GraphDriver.Data.UpperDir}}'" % name).strip()
+        ssh("rm %s/checkpoint/pages-*.img" % layer)
+        return name
+    directory = FLAVORS[flavor][3]
+    containerfile = "FROM %s\nRUN rm %s/pages-*.img\n" % (image_name(flavor), directory)
+    ssh("printf %s | podman build --pull=never -q -t %s -f - /tmp >/dev/null" % (shlex.quote(containerfile), name))
+    return name
+
+
+@pytest.mark.parametrize("flavor", ["generic", "liberty", "podman"])
+def test_corrupted_checkpoint_falls_back_to_cold_start_or_fails_when_required(images, flavor):
+    corrupt = corrupted_image(flavor)
+    result, _name, port = start(flavor, image=corrupt)
+    assert not result.get("failed"), result.get("msg")
+    assert result["restored"] is False
+    # The reason carries CRIU's own errors, read from the restore log.
+    assert "Error" in result["fallback_reason"], result["fallback_reason"]
+    assert JVM_ANSWER in answer(port)
+    strict, name, _port = start(flavor, image=corrupt, require_restore=True)
+    assert strict.get("failed")
+    assert "not restored and require_restore is set" in strict["msg"]
+    if flavor == "liberty":
+        assert "CRIU_RESTORE_DISABLE_RECOVERY=true" in json.dumps(inspect("container", name)["Config"]["Env"])
+
+
+def test_missing_checkpoint_falls_back_with_the_reason(images):
+    name = image_name("generic", "-empty")
+    containerfile = "FROM %s\nRUN rm -rf %s/*\n" % (image_name("generic"), FLAVORS["generic"][3])
+    ssh("printf %s | podman build --pull=never -q -t %s -f - /tmp >/dev/null" % (shlex.quote(containerfile), name))
+    result, _name, port = start("generic", image=name)
+    assert result["restored"] is False
+    assert "no checkpoint" in result["fallback_reason"]
+    assert JVM_ANSWER in answer(port)
+
+
+@pytest.mark.parametrize("flavor", sorted(FLAVORS))
+def test_unchanged_inputs_are_not_rebuilt_and_check_mode_reports_a_forced_build(images, flavor):
+    again = module("instanton_image", build_args(flavor))
+    assert again["changed"] is False and again["built"] is False
+    assert again["inputs_digest"] == images[flavor]["inputs_digest"]
+    forced = module("instanton_image", build_args(flavor, force=True), check=True)
+    assert forced["changed"] is True and forced["built"] is True
+    assert inspect("image", image_name(flavor))["Id"] == images[flavor]["image"]["Id"]
+
+
+def test_liberty_run_method_commits_without_wlp_checkpoint(images):
+    config = inspect("image", image_name("liberty-run"))["Config"]
+    assert "WLP_CHECKPOINT=" in config["Env"]
+    assert config["Entrypoint"] == ["/opt/ol/wlp/bin/server"] and config["Cmd"] == ["run", "defaultServer"]
+
+
+def test_podman_export_is_private_and_zstd(images):
+    assert ssh("stat -c %%a %s %s" % (EXPORT_DIR, EXPORT_PATH)).split() == ["700", "600"]
+    assert ssh("head -c 4 %s | od -An -tx1" % EXPORT_PATH).split() == ["28", "b5", "2f", "fd"]
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"flavor": "liberty", "phase": "features"}, "removed in Open Liberty 23.0.0.2-beta"),
+    ({"flavor": "nosuch"}, "value of flavor must be one of"),
+    ({"flavor": "generic", "app_image": "localhost/no-such-image:1"}, "is not on this host"),
+    ({"flavor": "podman", "readiness": None}, "readiness is required for flavor=podman"),
+])
+def test_bad_parameters_are_named(args, message):
+    params = dict(name=image_name("bad"), app_image=JVM_APP, readiness={"type": "http", "port": 8080})
+    params.update(args)
+    result = module("instanton_image", params)
+    assert result.get("failed") and message in result["msg"], result.get("msg")
+
+
+@pytest.mark.parametrize("flavor", ["generic", "podman"])
+def test_readiness_never_reached_leaves_no_image_and_no_scratch(images, flavor):
+    before = scratch_objects()
+    name = image_name(flavor, "-neverready")
+    result = module("instanton_image", build_args(
+        flavor, name=name, export=None, readiness={"type": "http", "port": 9999, "timeout": 5}))
+    assert result.get("failed") and "ready within 5" in result["msg"], result.get("msg")
+    assert ssh("podman image exists %s && echo present || echo absent" % name).strip() == "absent"
+    assert scratch_objects() == before

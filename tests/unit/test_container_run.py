@@ -1,0 +1,106 @@
+"""container_run: run arguments per flavor, start markers, and when a running container is left alone."""
+import pytest
+
+from ansible_collections.instanton.platform.plugins.module_utils import container_run
+
+PARAMS = {"name": "app", "image": "localhost/app:instanton", "ports": ["127.0.0.1:8080:8080"], "env": {"A": "1"},
+          "volumes": [], "network": None, "restore": True, "require_restore": False,
+          "seccomp_profile": "unconfined", "cap_add": [], "privileged": False, "readiness": None}
+CHECKPOINT_IMAGE = {"Id": "c" * 64, "Annotations": {"io.podman.annotations.checkpoint.name": "instanton-ckpt-d",
+                                                    container_run.ROOTFS_IMAGE_ANNOTATION: "r" * 64}}
+
+
+def option_values(args, option):
+    return [args[index + 1] for index, arg in enumerate(args) if arg == option]
+
+
+@pytest.mark.parametrize("log, restored, detail", [
+    ("instanton: restored pid 42 in 81 ms\n", True, "81"),
+    ("instanton: cold start: no checkpoint in /instanton/checkpoint\n", False, "no checkpoint in /instanton/checkpoint"),
+    ("[AUDIT   ] CWWKC0452I: The Liberty server process resumed operation from a checkpoint in 0.192 seconds.\n",
+     True, None),
+    ("CWWKE0957I: Restoring the checkpoint server process failed. Check the log.\n", False, None),
+    ('[AUDIT   ] CWWKC0451I: A server checkpoint "afterAppStart" was requested.\n', False, "CWWKC0451I"),
+    ("starting...\n", None, None),
+])
+def test_start_markers(log, restored, detail):
+    found_restored, found_detail = container_run.start_outcome(log)
+    assert found_restored is restored
+    if detail:
+        assert detail in found_detail
+
+
+def test_run_arguments_grant_only_restore_capabilities():
+    args = container_run.run_arguments(PARAMS, "generic")
+    assert option_values(args, "--cap-add") == ["CHECKPOINT_RESTORE", "SETPCAP"]
+    assert "--privileged" not in args
+    assert option_values(args, "--security-opt") == ["seccomp=unconfined"]
+    assert option_values(args, "--env") == ["A=1"]
+    assert option_values(args, "--publish") == ["127.0.0.1:8080:8080"]
+
+
+@pytest.mark.parametrize("flavor, expected", [
+    ("generic", ["A=1", "INSTANTON_REQUIRE_RESTORE=1"]),
+    ("liberty", ["A=1", "CRIU_RESTORE_DISABLE_RECOVERY=true"]),
+])
+def test_require_restore_uses_the_flavors_switch(flavor, expected):
+    args = container_run.run_arguments(dict(PARAMS, require_restore=True), flavor)
+    assert option_values(args, "--env") == expected
+
+
+def test_missing_seccomp_profile_falls_back_to_the_runtime_default():
+    assert container_run.seccomp_option("/nonexistent/profile.json") == []
+
+
+def test_restore_arguments_for_podman_checkpoint_images():
+    assert container_run.restore_arguments(PARAMS) == [
+        "container", "restore", "--name", "app", "--publish", "127.0.0.1:8080:8080", "localhost/app:instanton"]
+
+
+@pytest.mark.parametrize("change, flavor, message", [
+    ({"env": {"A": "1"}}, "podman", "env cannot be set for a podman checkpoint image"),
+    ({"env": {}, "privileged": True}, "podman", "privileged cannot be set"),
+    ({"env": {}, "restore": False}, "podman", "restore=false is not available for podman"),
+    ({"restore": False}, "liberty", "restore=false is not available for liberty"),
+    ({}, "generic", None),
+    ({"env": {}}, "podman", None),
+])
+def test_flavor_problems(change, flavor, message):
+    found = container_run.flavor_problem(dict(PARAMS, **change), flavor)
+    assert (found is None) if message is None else (message in found)
+
+
+def running(image_id, labels=None, restored=False):
+    return {"Image": image_id, "State": {"Running": True, "Restored": restored}, "Config": {"Labels": labels}}
+
+
+def test_is_current_compares_image_and_run_config():
+    image = {"Id": "i" * 64, "Config": {"Labels": {"io.instanton.platform.flavor": "generic"}}}
+    digest = container_run.config_digest(PARAMS)
+    assert container_run.is_current(running(image["Id"], {container_run.CONFIG_LABEL: digest}), image, PARAMS)
+    assert not container_run.is_current(running(image["Id"], {container_run.CONFIG_LABEL: digest}), image,
+                                        dict(PARAMS, ports=[]))
+    assert not container_run.is_current(running("x" * 64, {container_run.CONFIG_LABEL: digest}), image, PARAMS)
+    assert not container_run.is_current(None, image, PARAMS)
+
+
+def test_is_current_for_podman_checkpoint_images_needs_a_restored_container_of_its_app_image():
+    assert container_run.is_current(running("r" * 64, restored=True), CHECKPOINT_IMAGE, PARAMS)
+    assert not container_run.is_current(running("r" * 64, restored=False), CHECKPOINT_IMAGE, PARAMS)
+    assert not container_run.is_current(running("x" * 64, restored=True), CHECKPOINT_IMAGE, PARAMS)
+
+
+def test_host_endpoint_prefers_a_published_port():
+    container = {"NetworkSettings": {"Ports": {"8080/tcp": [{"HostIp": "0.0.0.0", "HostPort": "18080"}]},
+                                     "IPAddress": "10.88.0.5"}}
+    assert container_run.host_endpoint(container, 8080) == ("127.0.0.1", 18080)
+    assert container_run.host_endpoint(container, 9090) == ("10.88.0.5", 9090)
+
+
+def test_criu_errors_come_from_the_log_podman_names(tmp_path):
+    log = tmp_path / "restore.log"
+    log.write_text("(00.1) info\n(00.2) Error (criu/image.c:1): Unable to open pstree.img\n(00.3) Error (x): FAILED\n")
+    error = "Error: OCI runtime error: crun: CRIU restoring failed -70.  Please check CRIU logfile `%s`" % log
+    assert container_run.criu_errors(error) == "(00.2) Error (criu/image.c:1): Unable to open pstree.img (00.3) Error (x): FAILED"
+    assert container_run.criu_errors("Error: no such image") == ""
+    assert container_run.criu_errors("CRIU logfile `%s`" % (tmp_path / "gone.log")) == ""

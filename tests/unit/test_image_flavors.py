@@ -1,0 +1,108 @@
+"""Pure logic of the InstantOn image flavors: fingerprints, labels, Containerfile and commit rendering."""
+import json
+
+import pytest
+
+from ansible_collections.instanton.platform.plugins.module_utils import image_build, image_liberty, image_podman
+
+APP_IMAGE = {"Id": "a" * 64, "Config": {"Entrypoint": ["/opt/ol/wlp/bin/server"], "Cmd": ["run", "defaultServer"]}}
+LIBERTY_PARAMS = {"phase": "afterAppStart", "method": "build", "checkpoint_seccomp": "unconfined"}
+PODMAN_PARAMS = {"command": None, "readiness": {"type": "http", "port": 8080}, "export": None}
+
+
+def test_fingerprint_is_stable_and_changes_with_every_input():
+    digest = image_build.fingerprint(image_liberty.inputs(APP_IMAGE, LIBERTY_PARAMS))
+    assert digest == image_build.fingerprint(image_liberty.inputs(dict(APP_IMAGE), dict(LIBERTY_PARAMS)))
+    for key, value in (("phase", "beforeAppStart"), ("method", "run"), ("checkpoint_seccomp", "x.json")):
+        assert image_build.fingerprint(image_liberty.inputs(APP_IMAGE, dict(LIBERTY_PARAMS, **{key: value}))) != digest
+    other_app = dict(APP_IMAGE, Id="b" * 64)
+    assert image_build.fingerprint(image_liberty.inputs(other_app, LIBERTY_PARAMS)) != digest
+
+
+def test_flavors_with_the_same_app_have_different_fingerprints():
+    podman = image_build.fingerprint(image_podman.inputs(APP_IMAGE, PODMAN_PARAMS))
+    exported = image_build.fingerprint(image_podman.inputs(
+        APP_IMAGE, dict(PODMAN_PARAMS, export={"path": "/a.tar", "compression": "none"})))
+    assert len({podman, exported, image_build.fingerprint(image_liberty.inputs(APP_IMAGE, LIBERTY_PARAMS))}) == 3
+
+
+def test_recorded_inputs_reads_labels_and_podman_checkpoint_names():
+    assert image_build.recorded_inputs(None) is None
+    assert image_build.recorded_inputs({"Config": {"Labels": {image_build.INPUTS_LABEL: "d1"}}}) == "d1"
+    checkpoint = {"Config": {}, "Annotations": {image_build.CHECKPOINT_NAME_ANNOTATION: "instanton-ckpt-d2"}}
+    assert image_build.recorded_inputs(checkpoint) == "d2"
+    assert image_build.image_flavor(checkpoint) == "podman"
+    foreign = {"Annotations": {image_build.CHECKPOINT_NAME_ANNOTATION: "someone-elses"}}
+    assert image_build.recorded_inputs(foreign) is None
+
+
+@pytest.mark.parametrize("phase, problem", [
+    ("afterAppStart", None),
+    ("beforeAppStart", None),
+    ("features", "removed in Open Liberty 23.0.0.2-beta"),
+    ("applications", "unknown checkpoint phase"),
+])
+def test_liberty_phases(phase, problem):
+    found = image_liberty.phase_problem(phase)
+    assert (found is None) if problem is None else (problem in found)
+
+
+def test_liberty_containerfile_ends_with_the_checkpoint_run():
+    text = image_liberty.render_containerfile("a" * 64, "beforeAppStart", {"io.instanton.platform.flavor": "liberty"})
+    lines = text.splitlines()
+    assert lines[0] == "FROM " + "a" * 64
+    assert lines[1] == 'LABEL io.instanton.platform.flavor="liberty"'
+    assert lines[-1] == "RUN checkpoint.sh beforeAppStart"
+
+
+def test_liberty_checkpoint_options_grant_what_criu_dump_needs():
+    assert image_liberty.checkpoint_options("unconfined") == [
+        "--cap-add", "CHECKPOINT_RESTORE,SYS_PTRACE,SETPCAP", "--security-opt", "seccomp=unconfined"]
+
+
+def test_liberty_commit_empties_wlp_checkpoint_and_restores_the_command():
+    changes = image_liberty.commit_changes(APP_IMAGE, {"k": "v"})
+    assert changes[0] == "ENV WLP_CHECKPOINT="
+    assert 'ENTRYPOINT ["/opt/ol/wlp/bin/server"]' in changes
+    assert 'CMD ["run", "defaultServer"]' in changes
+    assert changes[-1] == 'LABEL k="v"'
+
+
+@pytest.mark.parametrize("version, ok", [("5.4.2", True), ("4.1.0", True), ("4.0.3", False), ("3.4.4", False),
+                                         ("4.9.4-rhel", True), ("dev", False)])
+def test_podman_version_gate(version, ok):
+    assert (image_podman.version_problem(version) is None) is ok
+
+
+def test_podman_run_arguments_override_the_command_as_entrypoint():
+    args = image_podman.run_arguments("ctr", APP_IMAGE, ["java", "-jar", "/srv/app.jar"])
+    assert args[:4] == ["run", "--detach", "--name", "ctr"]
+    assert json.loads(args[args.index("--entrypoint") + 1]) == ["java", "-jar", "/srv/app.jar"]
+    assert args[-1] == APP_IMAGE["Id"]
+    assert "--entrypoint" not in image_podman.run_arguments("ctr", APP_IMAGE, None)
+
+
+def test_podman_export_arguments_keep_the_container_running():
+    assert image_podman.export_arguments({"compression": "gzip"}, "/d/.x.partial") == [
+        "--leave-running", "--export", "/d/.x.partial", "--compress", "gzip"]
+
+
+def test_export_directory_is_created_private(tmp_path):
+    target = tmp_path / "new" / "app.tar.zst"
+    image_podman.prepare_export_directory(str(target))
+    assert oct((tmp_path / "new").stat().st_mode & 0o777) == "0o700"
+
+
+def test_app_command_needs_an_entrypoint_or_a_command():
+    assert image_build.app_command(APP_IMAGE) == ["/opt/ol/wlp/bin/server", "run", "defaultServer"]
+    assert image_build.app_command(APP_IMAGE, ["x"]) == ["x"]
+    with pytest.raises(image_build.BuildError, match="no ENTRYPOINT or CMD"):
+        image_build.app_command({"Config": {}})
+
+
+def test_run_step_names_the_failed_step():
+    class FailingPodman(object):
+        def run(self, args, check=True):
+            return 125, "", "line1\nError: no such image\n"
+    with pytest.raises(image_build.BuildError, match="podman commit failed:\nline1\nError: no such image"):
+        image_build.run_step(FailingPodman(), ["commit"], "podman commit")
