@@ -39,6 +39,7 @@ def inputs(app_image, params):
         "command": app_command(app_image, params["command"]),
         "readiness": params["readiness"],
         "criu_apt_suite": params["criu_apt_suite"] or "",
+        "pre_checkpoint": params["pre_checkpoint"] or [],
         "checkpoint_seccomp": params["checkpoint_seccomp"],
         "scripts": [scripts.INSTALL_CRIU, scripts.CHECKPOINT_SCRIPT, scripts.ENTRYPOINT_SCRIPT],
     }
@@ -50,7 +51,8 @@ def write_context(directory, app_image, params):
         "install-criu": scripts.INSTALL_CRIU,
         "checkpoint": scripts.CHECKPOINT_SCRIPT,
         "entrypoint": scripts.ENTRYPOINT_SCRIPT,
-        "config": scripts.render_config(app_command(app_image, params["command"]), params["readiness"]),
+        "config": scripts.render_config(app_command(app_image, params["command"]), params["readiness"],
+                                        params["pre_checkpoint"]),
     }
     for name, content in files.items():
         with open(os.path.join(directory, name), "w") as handle:

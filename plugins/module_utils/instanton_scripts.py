@@ -132,14 +132,33 @@ supervise() {
   while kill -0 "$pid" 2>/dev/null; do sleep 0.2 & wait $!; done
   exit 0
 }
+# A restore that failed or was cut short can leave restored tasks behind,
+# holding the app's ports: everything in this PID namespace but us goes.
+clear_partial_restore() {
+  local proc
+  for proc in /proc/[0-9]*; do
+    [ "${proc#/proc/}" = $$ ] || kill -KILL "${proc#/proc/}" 2>/dev/null
+  done
+  sleep 0.2
+}
 [ "${INSTANTON_DISABLE_RESTORE:-0}" = 1 ] && cold_start "restore disabled (INSTANTON_DISABLE_RESTORE=1)"
 [ -s "$dir/inventory.img" ] || cold_start "no checkpoint in $dir"
 started=$(date +%s%N)
 # -v1: errors only, all the cold-start reason needs (-v4 measured no faster or slower).
-if ! criu restore --images-dir "$dir" --unprivileged --tcp-close --file-locks \
-     --restore-detached --pidfile /run/instanton-app.pid \
-     --inherit-fd "fd[1]:$(cat "$dir/stdout-pipe")" \
-     --log-file "$restore_log" -v1 2>>"$restore_log"; then
+# Bounded: CRIU 4.2.1 spins instead of failing on some damaged checkpoints
+# (truncated page files), and a hung restore must still fall back.
+restore_timeout=${INSTANTON_RESTORE_TIMEOUT:-30}
+timeout --kill-after=2 "$restore_timeout" \
+  criu restore --images-dir "$dir" --unprivileged --tcp-close --file-locks \
+  --restore-detached --pidfile /run/instanton-app.pid \
+  --inherit-fd "fd[1]:$(cat "$dir/stdout-pipe")" \
+  --log-file "$restore_log" -v1 2>>"$restore_log"
+status=$?
+if [ "$status" != 0 ]; then
+  clear_partial_restore
+  if [ "$status" -ge 124 ]; then
+    cold_start "criu restore failed: no result within ${restore_timeout}s (INSTANTON_RESTORE_TIMEOUT)"
+  fi
   cold_start "criu restore failed: $(grep -E 'Error|error|missing' "$restore_log" | tail -n 2 | tr '\n' ' ')"
 fi
 pid=$(cat /run/instanton-app.pid)

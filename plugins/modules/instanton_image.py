@@ -126,6 +126,15 @@ options:
       - Empty takes the base image distribution's own CRIU.
     type: str
     default: ""
+  pre_checkpoint:
+    description:
+      - O(flavor=generic) only. A command run in the checkpoint container after the app is ready and before the
+        dump, with C(APP_PID) set to the app's PID; a failure fails the build.
+      - What the app holds when it is checkpointed is what every restore reads back, so shrinking it pays on every
+        start, for example a JVM garbage collection C([sh, -c, 'jcmd "$APP_PID" GC.run']) (on the lab's JVM sample
+        CRIU's restore went from 296 to 104 ms and the checkpoint from 243 to 35 MB).
+    type: list
+    elements: str
   checkpoint_seccomp:
     description:
       - The seccomp option of the checkpoint container or build (O(flavor=generic), O(flavor=liberty); containers
@@ -302,6 +311,7 @@ def main():
                 compression=dict(type="str", default="zstd", choices=list(image_podman.COMPRESSIONS)))),
             readiness=dict(type="dict", options=probes.argument_spec(120)),
             criu_apt_suite=dict(type="str", default=""),
+            pre_checkpoint=dict(type="list", elements="str"),
             checkpoint_seccomp=dict(type="str", default="unconfined"),
             force=dict(type="bool", default=False),
             executable=dict(type="str", default="podman"),

@@ -194,6 +194,19 @@ def test_missing_checkpoint_falls_back_with_the_reason(images):
     assert JVM_ANSWER in answer(port)
 
 
+def test_truncated_checkpoint_restore_is_bounded_and_falls_back(images):
+    """CRIU 4.2.1 spins on truncated page files: the entrypoint's timeout must end it."""
+    name = image_name("generic", "-truncated")
+    directory = FLAVORS["generic"][3]
+    containerfile = "FROM %s\nRUN for f in %s/pages-*.img; do truncate -s 4096 $f; done\n" % (
+        image_name("generic"), directory)
+    ssh("printf %s | podman build --pull=never -q -t %s -f - /tmp >/dev/null" % (shlex.quote(containerfile), name))
+    result, _name, port = start("generic", image=name, env={"INSTANTON_RESTORE_TIMEOUT": "5"})
+    assert not result.get("failed"), result.get("msg")
+    assert result["restored"] is False and "no result within 5s" in result["fallback_reason"]
+    assert JVM_ANSWER in answer(port)
+
+
 @pytest.mark.parametrize("flavor", sorted(FLAVORS))
 def test_unchanged_inputs_are_not_rebuilt_and_check_mode_reports_a_forced_build(images, flavor):
     again = module("instanton_image", build_args(flavor))

@@ -7,7 +7,6 @@ import pytest
 from support import BIN, REPO, ansible_env
 
 
-
 def run_role(tmp_path, role, variables):
     playbook = tmp_path / "play.yml"
     playbook.write_text(json.dumps([{
