@@ -48,6 +48,14 @@ def run_module(module, args, host="localhost", inventory=None, check=False):
     return report["plays"][0]["tasks"][0]["hosts"][host]
 
 
+def run_role(tmp_path, role, extra_vars):
+    """Apply one role of this collection to localhost (no facts); the finished ansible-playbook."""
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(json.dumps([{"name": "Apply " + role, "hosts": "localhost", "connection": "local",
+                                     "gather_facts": False, "roles": ["instanton.platform." + role]}]))
+    return run_playbook(playbook, extra_vars)
+
+
 def run_playbook(playbook, extra_vars, inventory=None, check=False):
     command = [str(BIN / "ansible-playbook"), str(playbook), "-e", json.dumps(extra_vars)]
     if inventory:

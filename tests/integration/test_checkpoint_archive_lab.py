@@ -11,11 +11,7 @@ import pytest
 
 from support import LAB_INVENTORY, lab_ssh, run_module, target_host
 
-pytestmark = [
-    pytest.mark.lab,
-    pytest.mark.skipif(not LAB_INVENTORY.exists(),
-                       reason="needs the lab: %s does not exist (make lab)" % LAB_INVENTORY),
-]
+pytestmark = pytest.mark.lab
 HOST = target_host() if LAB_INVENTORY.exists() else None
 WORKDIR = "/var/tmp/instanton-k8s-test"
 # A shell with children, an open file, a deleted file and a TCP listener (perl is in

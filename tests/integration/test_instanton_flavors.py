@@ -14,11 +14,7 @@ import pytest
 
 from support import LAB_INVENTORY, REPO, lab_ssh, run_module, run_playbook, target_host
 
-pytestmark = [
-    pytest.mark.lab,
-    pytest.mark.skipif(not LAB_INVENTORY.exists(),
-                       reason="needs the lab: %s does not exist (make lab)" % LAB_INVENTORY),
-]
+pytestmark = pytest.mark.lab
 HOST = target_host() if LAB_INVENTORY.exists() else None
 RUN_ID = uuid.uuid4().hex[:6]
 JVM_APP = "localhost/instanton-sample-jvm-app:latest"

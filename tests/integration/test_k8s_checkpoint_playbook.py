@@ -14,11 +14,7 @@ import yaml
 from support import LAB_INVENTORY, REPO, lab_copy_from, lab_ssh, run_playbook, target_host
 from kubelet_standin import StandInKubelet, make_pki, start_kubelet
 
-pytestmark = [
-    pytest.mark.lab,
-    pytest.mark.skipif(not LAB_INVENTORY.exists(),
-                       reason="needs the lab: %s does not exist (make lab)" % LAB_INVENTORY),
-]
+pytestmark = pytest.mark.lab
 HOST = target_host() if LAB_INVENTORY.exists() else None
 REMOTE = "/var/tmp/instanton-k8s-playbook.tar.gz"
 

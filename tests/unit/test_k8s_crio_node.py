@@ -10,26 +10,14 @@ import tomllib
 import pytest
 import yaml
 
-from support import run_playbook
-
-PLAY = """
-- name: Render crio_node
-  hosts: localhost
-  connection: local
-  gather_facts: false
-  roles:
-    - role: instanton.platform.crio_node
-"""
-
+from support import run_role
 
 def render(tmp_path, **variables):
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(PLAY)
     root = tmp_path / "root"
     root.mkdir(exist_ok=True)
     variables = dict({"crio_node_config_root": str(root), "crio_node_install_criu": False},
                      **variables)
-    return run_playbook(playbook, variables), root
+    return run_role(tmp_path, "crio_node", variables), root
 
 
 def dropin(root):

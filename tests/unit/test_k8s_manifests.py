@@ -2,24 +2,13 @@
 No cluster exists here, so nothing is applied (k8s_manifests_apply stays false)."""
 import yaml
 
-from support import run_playbook
-
-PLAY = """
-- name: Render manifests
-  hosts: localhost
-  gather_facts: false
-  roles:
-    - role: instanton.platform.k8s_manifests
-"""
-
+from support import run_role
 
 def render(tmp_path, **variables):
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(PLAY)
     out = tmp_path / "out"
     variables = dict({"k8s_manifests_name": "shop", "k8s_manifests_dir": str(out),
                       "k8s_manifests_image": "registry.example/shop/app:checkpoint"}, **variables)
-    done = run_playbook(playbook, variables)
+    done = run_role(tmp_path, "k8s_manifests", variables)
     return done, out
 
 

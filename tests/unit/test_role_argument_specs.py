@@ -1,21 +1,7 @@
 """Bad role variables are rejected by the roles' argument_specs before anything runs."""
-import json
-import subprocess
-
 import pytest
 
-from support import BIN, REPO, ansible_env
-
-
-def run_role(tmp_path, role, variables):
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(json.dumps([{
-        "name": "argument specs", "hosts": "localhost", "gather_facts": False,
-        "tasks": [{"name": "Apply the role", "ansible.builtin.include_role": {"name": "instanton.platform." + role}}]}]))
-    env = dict(ansible_env(), ANSIBLE_STDOUT_CALLBACK="default")
-    return subprocess.run([str(BIN / "ansible-playbook"), str(playbook), "-e", json.dumps(variables)],
-                          cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=300, check=False)
+from support import run_role
 
 
 @pytest.mark.parametrize("role, variables, named", [
