@@ -12,6 +12,7 @@ import yaml
 
 from support import run_role
 
+
 def render(tmp_path, **variables):
     root = tmp_path / "root"
     root.mkdir(exist_ok=True)

@@ -4,6 +4,7 @@ import yaml
 
 from support import run_role
 
+
 def render(tmp_path, **variables):
     out = tmp_path / "out"
     variables = dict({"k8s_manifests_name": "shop", "k8s_manifests_dir": str(out),
