@@ -8,7 +8,9 @@ directory, or a flavor the instanton_image module does not offer).
 # correct answer, and a string that answer's body holds.
 APPS = [
     {"name": "python-app", "port": 8080, "path": "/", "expect": '"status":"ok"', "goal_ratio": 0.25},
-    {"name": "jvm-app", "port": 8080, "path": "/", "expect": "\"status\": \"ok\"", "goal_ratio": 0.10},
+    {"name": "jvm-app", "port": 8080, "path": "/", "expect": "\"status\": \"ok\"", "goal_ratio": 0.10,
+     # Its start-up garbage is dropped before the dump (instanton_image's pre_checkpoint, generic flavor).
+     "pre_checkpoint": ["sh", "-c", 'jcmd "$APP_PID" GC.run']},
 ]
 
 # Each flavor: instanton_image arguments beyond name/app_image/readiness, and how
@@ -23,6 +25,17 @@ FLAVORS = {
 # podman run options of InstantOn containers, as instanton_container passes them.
 RESTORE_OPTIONS = ["--cap-add", "CHECKPOINT_RESTORE", "--cap-add", "SETPCAP",
                    "--security-opt", "seccomp=/etc/containers/seccomp.d/instanton.json"]
+
+# How an InstantOn container of the generic flavor is started, each measured beside
+# `podman run` (the flavor's own row): a spare made ahead with `podman create`
+# (instanton_container state=created), optionally in a running pod that holds the
+# network and the published port, started by `podman start` or through podman's API
+# socket (instanton_container api_socket), as an activator scaling from zero would.
+START_PATHS = [
+    {"label": "spare, podman start", "pod": False, "api": False},
+    {"label": "spare in pod, podman start", "pod": True, "api": False},
+    {"label": "spare in pod, API start", "pod": True, "api": True},
+]
 
 # Start-path experiments on the generic flavor (BENCH_EXPERIMENTS=1): each changes
 # the `podman run` options or the entrypoint script, everything else as "instanton".

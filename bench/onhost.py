@@ -2,9 +2,14 @@
 from the run command to the first correct HTTP answer, so SSH latency is not in the figure.
 
 Input (stdin, JSON): {"runs": N, "timeout": s, "budget": s, "derive": [...], "images": [...],
-"variants": [{"label", "argv", "port", "path", "expect", "stats"}]}; argv may hold {name}
-and {port}. Output (stdout, JSON): {"samples": [...], "images": {...}, "derived": {...}}.
+"variants": [{"label", "argv", "port", "path", "expect", "stats", "prepare", "cleanup"}]}; argv
+may hold {name} and {port}. "prepare" podman commands (a pre-created container, a pod that holds
+the network; arguments only) run before the clock starts, "cleanup" ones after the sample.
+"api_start": true starts the container through podman's REST API instead of running argv (a
+`podman system service` of the bench's own serves it while the bench runs). Output (stdout,
+JSON): {"samples": [...], "images": {...}, "derived": {...}}.
 """
+import http.client
 import json
 import os
 import re
@@ -22,6 +27,7 @@ POLL_SECONDS = 0.005
 # POLL_SECONDS, each given up after PROBE_SECONDS, keeps both out of the figure.
 PROBE_SECONDS = 2.0
 SETTLE_SECONDS = 0.5
+API_SOCKET = "/run/instanton-bench-podman.sock"
 MARKER = re.compile(r"instanton: restored pid \d+ in (\d+) ms")
 COLD = re.compile(r"instanton: cold start: (.*)")
 os.environ["PODMAN_IGNORE_CGROUPSV1_WARNING"] = "1"
@@ -33,6 +39,43 @@ def podman(*args, check=True):
     if check and done.returncode:
         raise RuntimeError("podman %s: %s" % (" ".join(args[:3]), done.stderr.strip()[-500:]))
     return done.stdout + done.stderr
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=60)
+        self.socket_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.socket_path)
+
+
+def api_start(name):
+    """POST .../containers/NAME/start, as instanton_container's api_socket does; returns once started."""
+    connection = UnixHTTPConnection(API_SOCKET)
+    try:
+        connection.request("POST", "/v4.0.0/libpod/containers/%s/start" % name)
+        answer = connection.getresponse()
+        body = answer.read()
+    finally:
+        connection.close()
+    if answer.status != 204:
+        raise RuntimeError("API start of %s: HTTP %d %s" % (name, answer.status, body[:300]))
+
+
+def api_service():
+    """The bench's own `podman system service`, for the api_start variants; its process."""
+    if os.path.exists(API_SOCKET):
+        os.unlink(API_SOCKET)
+    service = subprocess.Popen(["podman", "system", "service", "--time=0", "unix://" + API_SOCKET],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not os.path.exists(API_SOCKET):
+        if time.monotonic() > deadline or service.poll() is not None:
+            raise RuntimeError("podman system service did not come up on %s" % API_SOCKET)
+        time.sleep(0.05)
+    return service
 
 
 class Probe(object):
@@ -84,7 +127,7 @@ def first_answer(variant, started, timeout, proc):
                 if verdict is False:
                     probe.close()
                     probes.remove(probe)
-            if proc.poll() not in (None, 0):
+            if proc is not None and proc.poll() not in (None, 0):
                 return None
             time.sleep(POLL_SECONDS)
     finally:
@@ -119,19 +162,31 @@ def criu_stats(text, kind):
 
 def start_once(variant, index, timeout):
     name = "instanton-bench-%d-%d" % (os.getpid(), index)
-    argv = [arg.format(name=name, port=variant["port"]) for arg in variant["argv"]]
+
+    def filled(command):
+        return [arg.format(name=name, port=variant["port"]) for arg in command]
+
+    for command in variant.get("prepare", []):
+        podman(*filled(command))
+    argv = filled(variant["argv"])
     started = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    proc = None
+    if variant.get("api_start"):
+        api_start(name)
+    else:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
     sample = {"label": variant["label"], "ok": False}
     seconds = first_answer(variant, started, timeout, proc)
     if seconds is not None:
         sample.update(ok=True, ms=round(seconds * 1000, 1))
-    out, _ = proc.communicate(timeout=120)
+    out = proc.communicate(timeout=120)[0] if proc else ""
     text = out if variant["stats"] == "print-stats" else podman("logs", name, check=False)
     sample.update(criu_stats(text, variant["stats"]))
     if not sample["ok"]:
         sample["log_tail"] = (out + "\n" + podman("logs", name, check=False))[-800:]
     podman("rm", "--force", "--time", "0", name, check=False)
+    for command in variant.get("cleanup", []):
+        podman(*filled(command), check=False)
     return sample
 
 
@@ -166,16 +221,22 @@ def main():
     derived = [derive(item) for item in spec.get("derive", [])]
     samples = []
     variants = spec["variants"]
-    for round_number in range(spec["runs"]):
-        # Rotate the order each round: no variant always follows the same one.
-        shift = round_number % len(variants)
-        for variant in variants[shift:] + variants[:shift]:
-            if time.monotonic() > budget_end:
-                break
-            sample = start_once(variant, len(samples), spec.get("timeout", 60))
-            sample["round"] = round_number
-            samples.append(sample)
-            time.sleep(SETTLE_SECONDS)
+    service = api_service() if any(v.get("api_start") for v in variants) else None
+    try:
+        for round_number in range(spec["runs"]):
+            # Rotate the order each round: no variant always follows the same one.
+            shift = round_number % len(variants)
+            for variant in variants[shift:] + variants[:shift]:
+                if time.monotonic() > budget_end:
+                    break
+                sample = start_once(variant, len(samples), spec.get("timeout", 60))
+                sample["round"] = round_number
+                samples.append(sample)
+                time.sleep(SETTLE_SECONDS)
+    finally:
+        if service:
+            service.terminate()
+            service.wait(timeout=30)
     images = {}
     for name in spec.get("images", []):
         try:

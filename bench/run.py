@@ -137,6 +137,8 @@ def build(host, pairs):
                     force=setting("REBUILD", "1") == "1")
         if flavor != "generic":
             args["flavor"] = flavor
+        elif app.get("pre_checkpoint"):
+            args["pre_checkpoint"] = app["pre_checkpoint"]
         print("bench: building %s" % args["name"], flush=True)
         result, seconds = run_module(host, "instanton.platform.instanton_image", args)
         if result.get("changed"):
@@ -160,6 +162,22 @@ def variant(label, app, flavor, image, port, stats_kind="marker", **start):
             "path": app["path"], "expect": app["expect"], "stats": stats_kind}
 
 
+def spare_variant(label, app, image, port, pod):
+    """A spare created before the clock starts (in a running pod that holds the network and the
+    published port, when `pod`), timed from its start."""
+    spare = variant(label, app, "generic", image, port)
+    create = ["create", "--name", "{name}"] + apps.RESTORE_OPTIONS
+    publish = ["--publish", "127.0.0.1:{port}:%d" % app["port"]]
+    if pod:
+        spare["prepare"] = [["pod", "create", "--name", "{name}-pod"] + publish, ["pod", "start", "{name}-pod"],
+                            create + ["--pod", "{name}-pod", image]]
+        spare["cleanup"] = [["pod", "rm", "--force", "--time", "0", "{name}-pod"]]
+    else:
+        spare["prepare"] = [create + publish + [image]]
+    spare["argv"] = ["podman", "start", "{name}"]
+    return spare
+
+
 def entrypoint_variant(replacements):
     from ansible_collections.instanton.platform.plugins.module_utils import instanton_scripts
     text = instanton_scripts.ENTRYPOINT_SCRIPT
@@ -180,6 +198,12 @@ def host_spec(pairs, runs):
             kind = apps.FLAVORS[flavor]["stats"]
             variants.append(variant("%s/%s" % (name, flavor), app, flavor, instanton_image(app, flavor), port, kind))
             port += 1
+            for path in apps.START_PATHS if flavor == "generic" else []:
+                spare = spare_variant("%s/generic %s" % (name, path["label"]), app,
+                                      instanton_image(app, flavor), port, path["pod"])
+                spare["api_start"] = path["api"]
+                variants.append(spare)
+                port += 1
     if setting("EXPERIMENTS", "0") == "1":
         for app, flavor in [p for p in pairs if p[1] == "generic"]:
             for number, experiment in enumerate(apps.EXPERIMENTS):
@@ -212,7 +236,8 @@ def summarize(pairs, measured, built, converge, host, runs):
     for label, samples in groups.items():
         app = label.split("/")[0]
         base = stats.summary([s["ms"] for s in groups.get("%s/generic" % app, [])])
-        result["variants"][label] = stats.variant_summary(samples, base)
+        cold = stats.summary([s["ms"] for s in groups.get("%s/cold" % app, [])])
+        result["variants"][label] = stats.variant_summary(samples, base, cold)
     return result
 
 

@@ -29,14 +29,17 @@ def by_label(samples):
     return found
 
 
-def variant_summary(samples, baseline=None):
-    """Summary of one variant's samples: time to first answer, CRIU's restore time, fallbacks."""
+def variant_summary(samples, baseline=None, cold=None):
+    """Summary of one variant's samples: time to first answer, CRIU's restore time, fallbacks, and
+    its median over the baseline's (the flavor's `podman run`) and over the cold start's."""
     starts = summary([s["ms"] for s in samples])
     found = {"first_answer_ms": starts,
              "criu_restore_ms": summary([s.get("criu_restore_ms") for s in samples]),
              "cold_fallbacks": sum(1 for s in samples if s.get("restored") is False)}
     if baseline is not None:
         found["vs_baseline"] = ratio(starts, baseline)
+    if cold is not None:
+        found["vs_cold"] = ratio(starts, cold)
     return found
 
 

@@ -13,7 +13,8 @@ import os
 import re
 import time
 
-from ansible_collections.instanton.platform.plugins.module_utils import instanton_scripts as scripts, readiness
+from ansible_collections.instanton.platform.plugins.module_utils import (
+    instanton_scripts as scripts, podman_api, readiness)
 from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
     FLAVOR_LABEL, image_flavor, last_lines)
 from ansible_collections.instanton.platform.plugins.module_utils.image_liberty import DISABLE_RECOVERY_ENV
@@ -40,7 +41,9 @@ ROOTFS_IMAGE_ANNOTATION = "io.podman.annotations.checkpoint.rootfsImageID"
 # crun names CRIU's log in its error: "Please check CRIU logfile `PATH`".
 CRIU_LOGFILE = re.compile(r"CRIU logfile `([^`]+)`")
 # podman restores a checkpoint image with the checkpointed container's own settings.
-NOT_FOR_PODMAN_FLAVOR = ("env", "volumes", "cap_add", "network")
+NOT_FOR_PODMAN_FLAVOR = ("env", "volumes", "cap_add", "network", "pod")
+# `podman container inspect` states of a container that was created and never started.
+NEVER_STARTED = ("created", "configured")
 
 
 def start_outcome(log_text):
@@ -78,6 +81,9 @@ def flavor_problem(params, flavor):
     if flavor == "liberty" and not params["restore"]:
         return "restore=false is not available for liberty images: run the app image to start cold"
     if flavor == "podman":
+        if params["state"] == "created":
+            return ("state=created is not available for podman checkpoint images: podman container restore "
+                    "creates and restores in one step")
         given = [key for key in NOT_FOR_PODMAN_FLAVOR if params[key]] + (["privileged"] if params["privileged"] else [])
         if given:
             return ("%s cannot be set for a podman checkpoint image: podman restores it with the checkpointed "
@@ -95,9 +101,9 @@ def restore_arguments(params):
     return args + [params["image"]]
 
 
-def run_arguments(params, flavor=None):
-    """`podman run` arguments, least privilege unless asked otherwise."""
-    args = ["run", "--detach", "--name", params["name"]]
+def run_arguments(params, flavor=None, command=("run", "--detach")):
+    """`podman run` (or `podman create`) arguments, least privilege unless asked otherwise."""
+    args = list(command) + ["--name", params["name"]]
     for capability in RESTORE_CAPABILITIES + params["cap_add"]:
         args += ["--cap-add", capability]
     if params["privileged"]:
@@ -112,6 +118,8 @@ def run_arguments(params, flavor=None):
         args += ["--env", "%s=%s" % (key, env[key])]
     if params["network"]:
         args += ["--network", params["network"]]
+    if params["pod"]:
+        args += ["--pod", params["pod"]]
     args += ["--label", "%s=%s" % (CONFIG_LABEL, config_digest(params))]
     return args + [params["image"]]
 
@@ -119,7 +127,7 @@ def run_arguments(params, flavor=None):
 def config_digest(params):
     """What the container was started with, to tell whether a running one matches."""
     keys = ("image", "ports", "volumes", "env", "cap_add", "privileged", "seccomp_profile",
-            "network", "require_restore", "restore")
+            "network", "pod", "require_restore", "restore")
     document = json.dumps(dict((key, params[key]) for key in keys), sort_keys=True)
     return hashlib.sha256(document.encode("utf-8")).hexdigest()
 
@@ -149,6 +157,12 @@ def host_endpoint(container, container_port):
     return address, container_port
 
 
+def same_config(existing, image, params):
+    """Whether a container was made from this image with these options."""
+    labels = existing["Config"].get("Labels") or {}
+    return existing["Image"] == image["Id"] and labels.get(CONFIG_LABEL) == config_digest(params)
+
+
 def is_current(existing, image, params):
     """Whether a container already runs this image with these options (then it is left alone)."""
     if not (existing and existing["State"]["Running"]):
@@ -157,8 +171,13 @@ def is_current(existing, image, params):
         # A restored container runs its app image and keeps no labels of ours.
         return bool(existing["State"].get("Restored")) and existing["Image"] == (
             (image.get("Annotations") or {}).get(ROOTFS_IMAGE_ANNOTATION))
-    labels = existing["Config"].get("Labels") or {}
-    return existing["Image"] == image["Id"] and labels.get(CONFIG_LABEL) == config_digest(params)
+    return same_config(existing, image, params)
+
+
+def is_spare(existing, image, params):
+    """Whether a container was created ahead with this image and these options and never started:
+    starting it skips creating one (a container that ran once has a used root file system)."""
+    return bool(existing) and existing["State"].get("Status") in NEVER_STARTED and same_config(existing, image, params)
 
 
 class Runner(object):
@@ -219,9 +238,9 @@ class Runner(object):
     def fail(self, message):
         self.fail_json(msg="%s\ncontainer log (last lines):\n%s" % (message, last_lines(self.logs())))
 
-    def result(self, container, start_ms, image):
+    def result(self, container, image, start_ms=None, start_command=None):
         restored, detail = self.outcome(container, image)
-        found = dict(container=container, restored=bool(restored), start_ms=start_ms)
+        found = dict(container=container, restored=bool(restored), start_ms=start_ms, start_command=start_command)
         if restored:
             found["criu_restore_ms"] = int(detail) if detail and detail.isdigit() else None
         else:
@@ -237,16 +256,30 @@ class Runner(object):
             return 0
         return readiness.wait_until(self.probe(container), self.timeout(), self.running)
 
+    def create(self, image):
+        """A container created ahead and left stopped: a spare that state=started starts."""
+        self.podman.remove_container(self.params["name"])
+        self.podman.run(run_arguments(self.params, image_flavor(image), command=("create",)))
+        return self.podman.container(self.params["name"])
+
+    def start_spare(self):
+        """Start a spare; through podman's API socket when given (no podman command start-up)."""
+        if self.params["api_socket"]:
+            podman_api.start_container(self.params["api_socket"], self.params["name"], self.timeout())
+            return "api start"
+        self.podman.run(["start", self.params["name"]])
+        return "podman start"
+
     def launch(self, image):
-        """Start the container the flavor's way: podman restores its checkpoint images itself."""
+        """Run a new container the flavor's way (podman restores its checkpoint images itself); the command."""
         flavor = image_flavor(image)
         if flavor != "podman":
             self.podman.run(run_arguments(self.params, flavor))
-            return
+            return "podman run"
         rc, out, err = self.podman.run(restore_arguments(self.params), check=False)
         if rc == 0:
             self.podman_restore = (True, None)
-            return
+            return "podman container restore"
         reason = " ".join(filter(None, ["podman container restore failed: %s" % last_lines(out + err, 3),
                                         criu_errors(out + err)]))
         if self.params["require_restore"]:
@@ -255,12 +288,15 @@ class Runner(object):
         self.podman.remove_container(self.params["name"])
         app_image = ((image.get("Annotations") or {}).get(ROOTFS_IMAGE_ANNOTATION))
         self.podman.run(run_arguments(dict(self.params, image=app_image)))
+        return "podman run"
 
-    def start(self, image):
+    def start(self, image, spare=False):
+        """(container, start_ms, start command); a spare is started as it is, anything else replaced."""
         name = self.params["name"]
-        self.podman.remove_container(name)
+        if not spare:
+            self.podman.remove_container(name)
         started = time.time()
-        self.launch(image)
+        command = self.start_spare() if spare else self.launch(image)
         container = self.podman.container(name)
         if self.wait_ready(container) is None:
             restored, detail = start_outcome(self.logs())
@@ -269,4 +305,4 @@ class Runner(object):
                 self.fail("the checkpoint was not restored and require_restore is set: %s" % (detail or "the container exited"))
             state = "is still not ready after %ds" % self.timeout() if self.running() else "exited before it was ready"
             self.fail("container %s %s (it is left in place for inspection)" % (name, state))
-        return self.podman.container(name), int(round((time.time() - started) * 1000))
+        return self.podman.container(name), int(round((time.time() - started) * 1000)), command

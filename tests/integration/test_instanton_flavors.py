@@ -87,8 +87,9 @@ def scratch_objects():
 
 def remove_everything():
     ssh("podman ps -a --format '{{.Names}}' | grep -- '-%s-' | xargs -r podman rm -f -t 0 >/dev/null; "
+        "podman pod ps --format '{{.Name}}' | grep -- '-%s-' | xargs -r podman pod rm -f -t 0 >/dev/null; "
         "podman images --format '{{.Repository}}:{{.Tag}}' | grep -- '-%s' | xargs -r podman rmi -f >/dev/null; "
-        "rm -rf %s" % (RUN_ID, RUN_ID, EXPORT_DIR), check=False)
+        "rm -rf %s" % (RUN_ID, RUN_ID, RUN_ID, EXPORT_DIR), check=False)
 
 
 @pytest.fixture(scope="session")
@@ -178,6 +179,75 @@ def test_corrupted_checkpoint_falls_back_to_cold_start_or_fails_when_required(im
     assert "not restored and require_restore is set" in strict["msg"]
     if flavor == "liberty":
         assert "CRIU_RESTORE_DISABLE_RECOVERY=true" in json.dumps(inspect("container", name)["Config"]["Env"])
+
+
+@pytest.fixture
+def podman_service():
+    """A real `podman system service` on a socket of its own, stopped by its PID afterwards (lab hosts
+    share the machine's PID namespace: nothing is killed by name)."""
+    socket = "/run/itest-podman-%s.sock" % RUN_ID
+    pid = ssh("setsid podman system service --time=0 unix://%s </dev/null >/dev/null 2>&1 & echo $!" % socket).strip()
+    ssh("for i in $(seq 100); do [ -S %s ] && exit 0; sleep 0.1; done; exit 1" % socket)
+    yield socket
+    ssh("kill %s; rm -f %s" % (pid, socket), check=False)
+
+
+def spare_args(pod=None, port=None):
+    name = "itest-spare-%s-%d" % (RUN_ID, next(PORTS))
+    args = dict(name=name, image=image_name("generic"), readiness={"type": "http", "port": 8080, "timeout": 60})
+    return dict(args, pod=pod) if pod else dict(args, ports=["127.0.0.1:%d:8080" % port])
+
+
+def test_a_spare_in_a_pod_is_started_through_the_api_socket_and_restores(images, podman_service):
+    port = next(PORTS)
+    pod = "itest-pod-%s-%d" % (RUN_ID, port)
+    ssh("podman pod create --name %s --publish 127.0.0.1:%d:8080 >/dev/null && podman pod start %s >/dev/null"
+        % (pod, port, pod))
+    args = spare_args(pod=pod)
+    created = module("instanton_container", dict(args, state="created"))
+    assert created["changed"] and created["container"]["State"]["Status"] == "created", created.get("msg")
+    assert module("instanton_container", dict(args, state="created"))["changed"] is False
+    started = module("instanton_container", dict(args, api_socket=podman_service))
+    assert not started.get("failed"), started.get("msg")
+    assert started["changed"] and started["start_command"] == "api start"
+    assert started["restored"] is True, started.get("fallback_reason")
+    # The spare itself started, in the pod, with restore's privileges only.
+    assert started["container"]["Id"] == created["container"]["Id"]
+    assert started["container"]["Pod"] == inspect("pod", pod)["Id"]
+    capabilities, privileged, _security = restore_privileges(started["container"])
+    assert privileged is False and not capabilities & {"CAP_SYS_PTRACE", "CAP_SYS_ADMIN"}
+    assert JVM_ANSWER in answer(port)
+    again = module("instanton_container", dict(args, api_socket=podman_service))
+    assert again["changed"] is False and again["start_command"] is None
+    MEASURED["generic"].update(spare_in_pod_api_start_ms=started["start_ms"])
+
+
+def test_a_spare_that_ran_is_replaced_and_a_dead_api_socket_is_named(images):
+    port = next(PORTS)
+    args = spare_args(port=port)
+    first = module("instanton_container", dict(args, state="created"))
+    started = module("instanton_container", args)
+    assert started["start_command"] == "podman start" and started["restored"] is True, started.get("msg")
+    assert started["container"]["Id"] == first["container"]["Id"]
+    module("instanton_container", dict(args, state="stopped"))
+    second = module("instanton_container", dict(args, state="created"))
+    assert second["changed"] and second["container"]["Id"] != first["container"]["Id"]
+    assert second["container"]["State"]["Status"] == "created"
+    dead = module("instanton_container", dict(args, api_socket="/run/itest-no-such-%s.sock" % RUN_ID))
+    assert dead.get("failed") and "podman system service" in dead["msg"], dead.get("msg")
+    assert inspect("container", args["name"])["State"]["Status"] == "created"
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"pod": "p", "ports": ["8080:8080"]}, "parameters are mutually exclusive: pod|ports"),
+    ({"pod": "p", "network": "host"}, "parameters are mutually exclusive: pod|network"),
+    ({"state": "created", "image": None}, "state is created but all of the following are missing: image"),
+])
+def test_bad_container_parameters_are_named(args, message):
+    params = dict(name="itest-bad-%s" % RUN_ID, image=image_name("generic"))
+    params.update(args)
+    result = module("instanton_container", dict((key, value) for key, value in params.items() if value is not None))
+    assert result.get("failed") and message in result["msg"], result.get("msg")
 
 
 def test_missing_checkpoint_falls_back_with_the_reason(images):

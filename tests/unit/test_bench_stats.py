@@ -58,3 +58,20 @@ def test_experiment_entrypoints_set_the_restore_verbosity_they_name():
         text = run.entrypoint_variant(experiment["entrypoint"])
         assert '--log-file "$restore_log" %s' % experiment["label"].split()[-1] in text
         assert instanton_scripts.RESTORED_MARKER in text
+
+
+def test_variants_compare_with_podman_run_and_with_the_cold_start():
+    found = stats.variant_summary([sample("a/generic x", 100)], {"median": 200}, {"median": 800})
+    assert found["vs_baseline"] == 0.5 and found["vs_cold"] == 0.125
+
+
+def test_spares_are_created_before_the_clock_and_pods_hold_the_published_port():
+    app = apps.APPS[0]
+    plain = run.spare_variant("a", app, "img", 28090, pod=False)
+    assert plain["argv"] == ["podman", "start", "{name}"] and "cleanup" not in plain
+    assert plain["prepare"][0][:3] == ["create", "--name", "{name}"] and "127.0.0.1:{port}:8080" in plain["prepare"][0]
+    pod = run.spare_variant("b", app, "img", 28091, pod=True)
+    assert pod["prepare"][0][:4] == ["pod", "create", "--name", "{name}-pod"] and "127.0.0.1:{port}:8080" in pod["prepare"][0]
+    assert pod["prepare"][-1][-3:] == ["--pod", "{name}-pod", "img"] and "--publish" not in pod["prepare"][-1]
+    assert pod["cleanup"] == [["pod", "rm", "--force", "--time", "0", "{name}-pod"]]
+    assert pod["prepare"][-1].count("--cap-add") == 2

@@ -1,11 +1,12 @@
-"""container_run: run arguments per flavor, start markers, and when a running container is left alone."""
+"""container_run: run arguments per flavor, start markers, and when a container is left alone or started as a spare."""
 import pytest
 
 from ansible_collections.instanton.platform.plugins.module_utils import container_run
 
 PARAMS = {"name": "app", "image": "localhost/app:instanton", "ports": ["127.0.0.1:8080:8080"], "env": {"A": "1"},
-          "volumes": [], "network": None, "restore": True, "require_restore": False,
-          "seccomp_profile": "unconfined", "cap_add": [], "privileged": False, "readiness": None}
+          "volumes": [], "network": None, "pod": None, "restore": True, "require_restore": False,
+          "seccomp_profile": "unconfined", "cap_add": [], "privileged": False, "readiness": None,
+          "state": "started", "api_socket": None}
 CHECKPOINT_IMAGE = {"Id": "c" * 64, "Annotations": {"io.podman.annotations.checkpoint.name": "instanton-ckpt-d",
                                                     container_run.ROOTFS_IMAGE_ANNOTATION: "r" * 64}}
 
@@ -39,6 +40,18 @@ def test_run_arguments_grant_only_restore_capabilities():
     assert option_values(args, "--publish") == ["127.0.0.1:8080:8080"]
 
 
+def test_create_arguments_are_the_run_arguments_without_detach():
+    run = container_run.run_arguments(PARAMS, "generic")
+    create = container_run.run_arguments(PARAMS, "generic", command=("create",))
+    assert create[0] == "create" and "--detach" not in create and create[1:] == run[2:]
+
+
+def test_a_pod_member_joins_the_pod_and_its_config_differs():
+    args = container_run.run_arguments(dict(PARAMS, ports=[], pod="app-pod"), "generic")
+    assert option_values(args, "--pod") == ["app-pod"] and "--publish" not in args
+    assert container_run.config_digest(dict(PARAMS, pod="app-pod")) != container_run.config_digest(PARAMS)
+
+
 @pytest.mark.parametrize("flavor, expected", [
     ("generic", ["A=1", "INSTANTON_REQUIRE_RESTORE=1"]),
     ("liberty", ["A=1", "CRIU_RESTORE_DISABLE_RECOVERY=true"]),
@@ -63,6 +76,9 @@ def test_restore_arguments_for_podman_checkpoint_images():
     ({"env": {}, "restore": False}, "podman", "restore=false is not available for podman"),
     ({"restore": False}, "liberty", "restore=false is not available for liberty"),
     ({}, "generic", None),
+    ({"env": {}, "pod": "app-pod"}, "podman", "pod cannot be set"),
+    ({"env": {}, "state": "created"}, "podman", "state=created is not available for podman checkpoint images"),
+    ({"state": "created"}, "generic", None),
     ({"env": {}}, "podman", None),
 ])
 def test_flavor_problems(change, flavor, message):
@@ -70,8 +86,9 @@ def test_flavor_problems(change, flavor, message):
     assert (found is None) if message is None else (message in found)
 
 
-def running(image_id, labels=None, restored=False):
-    return {"Image": image_id, "State": {"Running": True, "Restored": restored}, "Config": {"Labels": labels}}
+def running(image_id, labels=None, restored=False, status="running"):
+    return {"Image": image_id, "State": {"Running": status == "running", "Restored": restored, "Status": status},
+            "Config": {"Labels": labels}}
 
 
 def test_is_current_compares_image_and_run_config():
@@ -82,6 +99,18 @@ def test_is_current_compares_image_and_run_config():
                                         dict(PARAMS, ports=[]))
     assert not container_run.is_current(running("x" * 64, {container_run.CONFIG_LABEL: digest}), image, PARAMS)
     assert not container_run.is_current(None, image, PARAMS)
+
+
+def test_only_a_never_started_container_of_the_same_config_is_a_spare():
+    image = {"Id": "i" * 64, "Config": {"Labels": {"io.instanton.platform.flavor": "generic"}}}
+    labels = {container_run.CONFIG_LABEL: container_run.config_digest(PARAMS)}
+    assert container_run.is_spare(running(image["Id"], labels, status="created"), image, PARAMS)
+    assert not container_run.is_current(running(image["Id"], labels, status="created"), image, PARAMS)
+    # A container that ran once has a used root file system: it is replaced, not started again.
+    assert not container_run.is_spare(running(image["Id"], labels, status="exited"), image, PARAMS)
+    assert not container_run.is_spare(running(image["Id"], labels, status="running"), image, PARAMS)
+    assert not container_run.is_spare(running(image["Id"], labels, status="created"), image, dict(PARAMS, env={}))
+    assert not container_run.is_spare(None, image, PARAMS)
 
 
 def test_is_current_for_podman_checkpoint_images_needs_a_restored_container_of_its_app_image():
