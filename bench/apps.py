@@ -11,15 +11,17 @@ APPS = [
     {"name": "jvm-app", "port": 8080, "path": "/", "expect": "\"status\": \"ok\"", "goal_ratio": 0.10,
      # Its start-up garbage is dropped before the dump (instanton_image's pre_checkpoint, generic flavor).
      "pre_checkpoint": ["sh", "-c", 'jcmd "$APP_PID" GC.run']},
+    # The JVM sample inside the Open Liberty STAND-IN (samples/liberty-standin), for the liberty flavor.
+    {"name": "liberty-standin", "port": 9080, "path": "/", "expect": "\"status\": \"ok\"", "goal_ratio": 0.10},
 ]
 
 # Each flavor: instanton_image arguments beyond name/app_image/readiness, and how
-# CRIU's own restore figures are read ("marker": the entrypoint's log line;
-# "print-stats": `podman container restore --print-stats` JSON on stdout).
+# the restore's own figures are read ("marker": the entrypoint's log line; "liberty":
+# CWWKC0452I's restore time; "print-stats": `podman container restore --print-stats`).
 FLAVORS = {
-    "generic": {"module_args": {"criu_apt_suite": "sid"}, "stats": "marker"},
-    "liberty": {"module_args": {}, "stats": "marker", "apps": ["jvm-app"]},
-    "podman": {"module_args": {}, "stats": "print-stats"},
+    "generic": {"module_args": {"criu_apt_suite": "sid"}, "stats": "marker", "apps": ["python-app", "jvm-app"]},
+    "liberty": {"module_args": {}, "stats": "liberty", "apps": ["liberty-standin"]},
+    "podman": {"module_args": {}, "stats": "print-stats", "apps": ["python-app", "jvm-app"]},
 }
 
 # podman run options of InstantOn containers, as instanton_container passes them.

@@ -30,6 +30,9 @@ SETTLE_SECONDS = 0.5
 API_SOCKET = "/run/instanton-bench-podman.sock"
 MARKER = re.compile(r"instanton: restored pid \d+ in (\d+) ms")
 COLD = re.compile(r"instanton: cold start: (.*)")
+# Open Liberty's restore messages (and the stand-in's): resumed in S seconds, or launched cold.
+LIBERTY_RESTORED = re.compile(r"CWWKC0452I: .* in (\d+\.\d+) seconds")
+LIBERTY_COLD = re.compile(r"(CWWKE0957I: .*)")
 os.environ["PODMAN_IGNORE_CGROUPSV1_WARNING"] = "1"
 
 
@@ -137,13 +140,15 @@ def first_answer(variant, started, timeout, proc):
 
 
 def criu_stats(text, kind):
-    """CRIU's own restore figures: the generic entrypoint's marker or podman's --print-stats JSON."""
+    """The restore's own figures: the generic entrypoint's marker, Liberty's messages (its restore
+    time, in ms), or podman's --print-stats JSON."""
     found = {}
-    if kind == "marker":
-        match = MARKER.search(text)
+    if kind in ("marker", "liberty"):
+        restored, cold = (MARKER, COLD) if kind == "marker" else (LIBERTY_RESTORED, LIBERTY_COLD)
+        match = restored.search(text)
         if match:
-            found["criu_restore_ms"] = int(match.group(1))
-        cold = COLD.search(text)
+            found["criu_restore_ms"] = round(float(match.group(1)) * (1 if kind == "marker" else 1000))
+        cold = cold.search(text)
         found["restored"] = bool(match) if (match or cold) else None
         if cold:
             found["cold_reason"] = cold.group(1).strip()[:300]

@@ -92,10 +92,9 @@ def playbook(host, path, extra_vars):
 
 
 def offered_flavors():
-    """The flavors instanton_image accepts, read from its argument spec."""
-    source = (REPO / "plugins" / "modules" / "instanton_image.py").read_text()
-    match = re.search(r"flavor=dict\([^)]*choices=\[([^\]]*)\]", source)
-    return re.findall(r"[\"'](\w+)[\"']", match.group(1)) if match else ["generic"]
+    """The flavors instanton_image accepts (its argument spec's choices)."""
+    from ansible_collections.instanton.platform.plugins.modules import instanton_image
+    return sorted(instanton_image.FLAVORS)
 
 
 def selected(names, env_name):

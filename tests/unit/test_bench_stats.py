@@ -75,3 +75,14 @@ def test_spares_are_created_before_the_clock_and_pods_hold_the_published_port():
     assert pod["prepare"][-1][-3:] == ["--pod", "{name}-pod", "img"] and "--publish" not in pod["prepare"][-1]
     assert pod["cleanup"] == [["pod", "rm", "--force", "--time", "0", "{name}-pod"]]
     assert pod["prepare"][-1].count("--cap-add") == 2
+
+
+def test_restore_figures_are_read_from_each_flavors_own_messages():
+    import onhost
+    assert onhost.criu_stats("instanton: restored pid 42 in 81 ms\n", "marker") == {
+        "criu_restore_ms": 81, "restored": True}
+    liberty = onhost.criu_stats("[AUDIT   ] CWWKC0452I: The Liberty server process resumed operation from a "
+                                "checkpoint in 0.192 seconds.\n", "liberty")
+    assert liberty == {"criu_restore_ms": 192, "restored": True}
+    cold = onhost.criu_stats("CWWKE0957I: Restoring the checkpoint server process failed. Check the log.\n", "liberty")
+    assert cold["restored"] is False and cold["cold_reason"].startswith("CWWKE0957I")
