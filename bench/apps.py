@@ -15,12 +15,15 @@ APPS = [
     {"name": "liberty-standin", "port": 9080, "path": "/", "expect": "\"status\": \"ok\"", "goal_ratio": 0.10},
 ]
 
-# Each flavor: instanton_image arguments beyond name/app_image/readiness, and how
-# the restore's own figures are read ("marker": the entrypoint's log line; "liberty":
-# CWWKC0452I's restore time; "print-stats": `podman container restore --print-stats`).
+# Each flavor: instanton_image arguments beyond name/app_image/readiness, how a start
+# says it restored ("marker": the entrypoint's log line; "liberty": CWWKC0452I;
+# "print-stats": `podman container restore --print-stats`), and where CRIU writes its
+# own restore statistics in the container (podman's --print-stats carries them).
 FLAVORS = {
-    "generic": {"module_args": {"criu_apt_suite": "sid"}, "stats": "marker", "apps": ["python-app", "jvm-app"]},
-    "liberty": {"module_args": {}, "stats": "liberty", "apps": ["liberty-standin"]},
+    "generic": {"module_args": {"criu_apt_suite": "sid"}, "stats": "marker", "apps": ["python-app", "jvm-app"],
+                "stats_file": "/instanton/checkpoint/stats-restore"},
+    "liberty": {"module_args": {}, "stats": "liberty", "apps": ["liberty-standin"],
+                "stats_file": "/opt/ol/wlp/output/defaultServer/workarea/checkpoint/image/stats-restore"},
     "podman": {"module_args": {}, "stats": "print-stats", "apps": ["python-app", "jvm-app"]},
 }
 
@@ -38,6 +41,11 @@ START_PATHS = [
     {"label": "spare in pod, podman start", "pod": True, "api": False},
     {"label": "spare in pod, API start", "pod": True, "api": True},
 ]
+
+# The podman flavor also restored from its exported archive (`podman container restore
+# --import`), once per compression: what shipping checkpoints as files costs at start.
+ARCHIVE_COMPRESSIONS = ["none", "gzip", "zstd"]
+ARCHIVE_DIR = "/var/lib/instanton-bench"
 
 # Start-path experiments on the generic flavor (BENCH_EXPERIMENTS=1): each changes
 # the `podman run` options or the entrypoint script, everything else as "instanton".

@@ -6,8 +6,9 @@ Input (stdin, JSON): {"runs": N, "timeout": s, "budget": s, "derive": [...], "im
 may hold {name} and {port}. "prepare" podman commands (a pre-created container, a pod that holds
 the network; arguments only) run before the clock starts, "cleanup" ones after the sample.
 "api_start": true starts the container through podman's REST API instead of running argv (a
-`podman system service` of the bench's own serves it while the bench runs). Output (stdout,
-JSON): {"samples": [...], "images": {...}, "derived": {...}}.
+`podman system service` of the bench's own serves it while the bench runs). "stats_file": where
+CRIU's stats-restore lands in the container; its bytes come back hex-encoded (run.py decodes them). Output (stdout,
+JSON): {"samples": [...], "images": {...}, "files": {path: bytes}, "derived": [...]}.
 """
 import http.client
 import json
@@ -140,14 +141,15 @@ def first_answer(variant, started, timeout, proc):
 
 
 def criu_stats(text, kind):
-    """The restore's own figures: the generic entrypoint's marker, Liberty's messages (its restore
-    time, in ms), or podman's --print-stats JSON."""
+    """How the start went, from the flavor's own messages: restored or cold, and the restore step's
+    wall clock (the generic entrypoint's marker, Liberty's CWWKC0452I, or podman's --print-stats,
+    which also carries CRIU's own statistics)."""
     found = {}
     if kind in ("marker", "liberty"):
         restored, cold = (MARKER, COLD) if kind == "marker" else (LIBERTY_RESTORED, LIBERTY_COLD)
         match = restored.search(text)
         if match:
-            found["criu_restore_ms"] = round(float(match.group(1)) * (1 if kind == "marker" else 1000))
+            found["restore_step_ms"] = round(float(match.group(1)) * (1 if kind == "marker" else 1000))
         cold = cold.search(text)
         found["restored"] = bool(match) if (match or cold) else None
         if cold:
@@ -159,8 +161,8 @@ def criu_stats(text, kind):
         except ValueError:
             stats = {}
         for entry in stats.get("container_statistics") or []:
-            found["criu_restore_ms"] = round(entry.get("criu_statistics", {}).get("restore_time", 0) / 1000.0, 1)
-            found["podman_restore_ms"] = round(entry.get("runtime_restore_duration", 0) / 1000.0, 1)
+            found["criu_stats"] = entry.get("criu_statistics") or {}
+            found["restore_step_ms"] = round(entry.get("runtime_restore_duration", 0) / 1000.0, 1)
             found["restored"] = True
     return found
 
@@ -187,12 +189,21 @@ def start_once(variant, index, timeout):
     out = proc.communicate(timeout=120)[0] if proc else ""
     text = out if variant["stats"] == "print-stats" else podman("logs", name, check=False)
     sample.update(criu_stats(text, variant["stats"]))
+    if variant.get("stats_file") and sample.get("restored"):
+        sample["criu_stats_hex"] = stats_file(name, variant["stats_file"])
     if not sample["ok"]:
         sample["log_tail"] = (out + "\n" + podman("logs", name, check=False))[-800:]
     podman("rm", "--force", "--time", "0", name, check=False)
     for command in variant.get("cleanup", []):
         podman(*filled(command), check=False)
     return sample
+
+
+def stats_file(name, path):
+    """The bytes of CRIU's stats-restore in the container, hex-encoded ("" when it is missing)."""
+    done = subprocess.run(["podman", "exec", name, "cat", path], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, timeout=60)
+    return done.stdout.hex() if done.returncode == 0 else ""
 
 
 def derive(spec):
@@ -250,7 +261,9 @@ def main():
             images[name] = {"error": str(error)}
     for tag in derived if spec.get("remove_derived", True) else []:
         podman("rmi", tag, check=False)
-    json.dump({"samples": samples, "images": images, "derived": derived, "load": os.getloadavg()}, sys.stdout)
+    files = dict((path, os.path.getsize(path) if os.path.exists(path) else None) for path in spec.get("files", []))
+    json.dump({"samples": samples, "images": images, "files": files, "derived": derived, "load": os.getloadavg()},
+              sys.stdout)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,14 @@ def fmt(summary):
 
 def markdown(result):
     """Per app and flavor: cold and InstantOn medians (min-max), ratio, CRIU's restore time."""
-    lines = ["| app | flavor | cold ms | InstantOn ms | ratio (goal) | CRIU restore ms | fallbacks |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| app | flavor | cold ms | InstantOn ms | ratio (goal) | CRIU restore ms | restore step ms | fallbacks |",
+             "|---|---|---|---|---|---|---|---|"]
     for app, flavors in sorted(result["apps"].items()):
         for flavor, entry in sorted(flavors.items()):
-            lines.append("| %s | %s | %s | %s | %s (%s) | %s | %d |" % (
+            lines.append("| %s | %s | %s | %s | %s (%s) | %s | %s | %d |" % (
                 app, flavor, fmt(entry["cold"]["first_answer_ms"]), fmt(entry["instanton"]["first_answer_ms"]),
                 entry["ratio"], entry["goal_ratio"], fmt(entry["instanton"]["criu_restore_ms"]),
-                entry["instanton"]["cold_fallbacks"]))
+                fmt(entry["instanton"]["restore_step_ms"]), entry["instanton"]["cold_fallbacks"]))
     extra = [(label, v) for label, v in sorted(result["variants"].items()) if " " in label]
     if extra:
         lines += ["", "| start path or experiment | first answer ms | vs `podman run` | vs cold | CRIU restore ms |",

@@ -138,11 +138,23 @@ def build(host, pairs):
             args["flavor"] = flavor
         elif app.get("pre_checkpoint"):
             args["pre_checkpoint"] = app["pre_checkpoint"]
-        print("bench: building %s" % args["name"], flush=True)
-        result, seconds = run_module(host, "instanton.platform.instanton_image", args)
-        if result.get("changed"):
-            built["%s/%s" % (app["name"], flavor)] = result.get("build_seconds") or round(seconds, 1)
+        builds = [("%s/%s" % (app["name"], flavor), args)]
+        if flavor == "podman":
+            builds += [("%s/podman archive %s" % (app["name"], compression),
+                        dict(args, name="%s-%s" % (args["name"], compression),
+                             export={"path": archive_path(app, compression), "compression": compression}))
+                       for compression in apps.ARCHIVE_COMPRESSIONS]
+        for label, build_args in builds:
+            print("bench: building %s" % label, flush=True)
+            result, seconds = run_module(host, "instanton.platform.instanton_image", build_args)
+            if result.get("changed"):
+                built[label] = result.get("build_seconds") or round(seconds, 1)
     return built
+
+
+def archive_path(app, compression):
+    suffix = {"none": ".tar", "gzip": ".tar.gz", "zstd": ".tar.zst"}[compression]
+    return "%s/%s%s" % (apps.ARCHIVE_DIR, app["name"], suffix)
 
 
 def start_argv(app, flavor, image, port, options=(), network=None):
@@ -151,6 +163,8 @@ def start_argv(app, flavor, image, port, options=(), network=None):
     net = ["--network", network] if network else []
     if flavor == "podman":
         return ["podman", "container", "restore", "--print-stats", "--name", "{name}"] + publish + list(options) + [image]
+    if flavor == "podman-archive":
+        return ["podman", "container", "restore", "--print-stats", "--name", "{name}"] + publish + ["--import", image]
     caps = apps.RESTORE_OPTIONS if flavor else []
     return ["podman", "run", "--detach", "--name", "{name}"] + caps + net + publish + list(options) + [image]
 
@@ -158,7 +172,21 @@ def start_argv(app, flavor, image, port, options=(), network=None):
 def variant(label, app, flavor, image, port, stats_kind="marker", **start):
     return {"label": label, "argv": start_argv(app, flavor, image, port, **start),
             "port": app["port"] if start.get("network") == "host" else port,
-            "path": app["path"], "expect": app["expect"], "stats": stats_kind}
+            "path": app["path"], "expect": app["expect"], "stats": stats_kind,
+            "stats_file": apps.FLAVORS.get(flavor, {}).get("stats_file")}
+
+
+def add_criu_statistics(samples):
+    """CRIU's own restore figures per sample: decoded from its stats-restore (with the collection's
+    CRIU image reader) or taken from podman's --print-stats."""
+    from ansible_collections.instanton.platform.plugins.module_utils.checkpoint_archive import restore_statistics
+    for sample in samples:
+        raw = sample.pop("criu_stats_hex", "")
+        found = sample.pop("criu_stats", None) or (restore_statistics(bytes.fromhex(raw)) if raw else None)
+        if found:
+            sample.update(criu_restore_ms=round(found.get("restore_time", 0) / 1000.0, 1),
+                          criu_forking_ms=round(found.get("forking_time", 0) / 1000.0, 1),
+                          criu_pages_restored=found.get("pages_restored"))
 
 
 def spare_variant(label, app, image, port, pod):
@@ -197,6 +225,10 @@ def host_spec(pairs, runs):
             kind = apps.FLAVORS[flavor]["stats"]
             variants.append(variant("%s/%s" % (name, flavor), app, flavor, instanton_image(app, flavor), port, kind))
             port += 1
+            for compression in apps.ARCHIVE_COMPRESSIONS if flavor == "podman" else []:
+                variants.append(variant("%s/podman archive %s" % (name, compression), app, "podman-archive",
+                                        archive_path(app, compression), port, kind))
+                port += 1
             for path in apps.START_PATHS if flavor == "generic" else []:
                 spare = spare_variant("%s/generic %s" % (name, path["label"]), app,
                                       instanton_image(app, flavor), port, path["pod"])
@@ -217,16 +249,19 @@ def host_spec(pairs, runs):
                                         network=experiment.get("network")))
                 port += 1
     images = sorted({app_image(a) for a, _ in pairs} | {instanton_image(a, f) for a, f in pairs})
+    archives = [archive_path(a, c) for a, f in pairs if f == "podman" for c in apps.ARCHIVE_COMPRESSIONS]
     return {"runs": runs, "timeout": 60, "budget": int(setting("BUDGET", "2400")), "variants": variants,
-            "derive": derive, "images": images}
+            "derive": derive, "images": images, "files": archives}
 
 
 def summarize(pairs, measured, built, converge, host, runs):
+    add_criu_statistics(measured["samples"])
     groups = stats.by_label(measured["samples"])
     result = {"schema": stats.SCHEMA_VERSION, "date": datetime.date.today().isoformat(),
               "host": {"name": host[0], "address": host[1], "load_after": measured.get("load")},
               "runs": runs, "measured_on": "host (bench/onhost.py: podman run + HTTP polling every 5 ms)",
-              "apps": {}, "variants": {}, "images": measured["images"], "build_seconds": built,
+              "apps": {}, "variants": {}, "images": measured["images"], "archives": measured.get("files"),
+              "build_seconds": built,
               "converge": converge, "samples": measured["samples"]}
     for app, flavor in pairs:
         entry = stats.flavor_entry(measured["samples"], "%s/cold" % app["name"], "%s/%s" % (app["name"], flavor))

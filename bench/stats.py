@@ -35,6 +35,9 @@ def variant_summary(samples, baseline=None, cold=None):
     starts = summary([s["ms"] for s in samples])
     found = {"first_answer_ms": starts,
              "criu_restore_ms": summary([s.get("criu_restore_ms") for s in samples]),
+             "criu_forking_ms": summary([s.get("criu_forking_ms") for s in samples]),
+             "criu_pages_restored": summary([s.get("criu_pages_restored") for s in samples]),
+             "restore_step_ms": summary([s.get("restore_step_ms") for s in samples]),
              "cold_fallbacks": sum(1 for s in samples if s.get("restored") is False)}
     if baseline is not None:
         found["vs_baseline"] = ratio(starts, baseline)

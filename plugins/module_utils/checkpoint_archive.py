@@ -41,8 +41,10 @@ TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5:
               6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN",
               11: "CLOSING"}
 PROTOCOLS = {6: "TCP", 17: "UDP", 132: "SCTP", 136: "UDPLITE"}
+# StatsEntry's dump (field 1) and restore (field 2) messages, fields in order; times in microseconds.
 DUMP_STATS = ("freezing_time", "frozen_time", "memdump_time", "memwrite_time", "pages_scanned",
               "pages_skipped_parent", "pages_written", "irmap_resolve", "pages_lazy")
+RESTORE_STATS = ("pages_compared", "pages_skipped_cow", "forking_time", "restore_time", "pages_restored")
 IMG_NAME = re.compile(r"^checkpoint/(?P<kind>[a-z-]+?)-?(?P<num>\d*)\.img$")
 
 
@@ -268,16 +270,25 @@ def sizes(collector):
             "root_fs_diff_size": collector.sizes.get("rootfs-diff.tar", 0)}
 
 
+def stats_entry(data, field, names):
+    """One part of a CRIU stats image (stats-dump: field 1, stats-restore: field 2) as a dict, or None."""
+    entries = criu_entries(data) if data else []
+    part = first(entries[0], field) if entries else None
+    if part is None:
+        return None
+    fields = decode_message(part)
+    return dict((name, first(fields, number + 1)) for number, name in enumerate(names)
+                if first(fields, number + 1) is not None)
+
+
 def statistics(collector):
     data = collector.files.get("stats-dump") or collector.files.get("checkpoint/stats-dump")
-    if not data:
-        return None
-    dump = first(criu_entries(data)[0], 1)
-    if dump is None:
-        return None
-    fields = decode_message(dump)
-    return dict((name, first(fields, number + 1)) for number, name in enumerate(DUMP_STATS)
-                if first(fields, number + 1) is not None)
+    return stats_entry(data, 1, DUMP_STATS)
+
+
+def restore_statistics(data):
+    """CRIU's own figures of a restore, from the stats-restore.img it writes into the images directory."""
+    return stats_entry(data, 2, RESTORE_STATS)
 
 
 def image_entries(collector, name):

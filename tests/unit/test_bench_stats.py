@@ -80,9 +80,20 @@ def test_spares_are_created_before_the_clock_and_pods_hold_the_published_port():
 def test_restore_figures_are_read_from_each_flavors_own_messages():
     import onhost
     assert onhost.criu_stats("instanton: restored pid 42 in 81 ms\n", "marker") == {
-        "criu_restore_ms": 81, "restored": True}
+        "restore_step_ms": 81, "restored": True}
     liberty = onhost.criu_stats("[AUDIT   ] CWWKC0452I: The Liberty server process resumed operation from a "
                                 "checkpoint in 0.192 seconds.\n", "liberty")
-    assert liberty == {"criu_restore_ms": 192, "restored": True}
+    assert liberty == {"restore_step_ms": 192, "restored": True}
     cold = onhost.criu_stats("CWWKE0957I: Restoring the checkpoint server process failed. Check the log.\n", "liberty")
     assert cold["restored"] is False and cold["cold_reason"].startswith("CWWKE0957I")
+
+
+def test_criu_statistics_come_from_stats_restore_or_from_podmans_print_stats():
+    stats_restore = "40591055063309570f000000120d08001000180020d1e00328c47c"  # a real one, from a lab host
+    samples = [{"criu_stats_hex": stats_restore},
+               {"criu_stats": {"forking_time": 1200, "restore_time": 97300, "pages_restored": 15900}},
+               {"criu_stats_hex": ""}]
+    run.add_criu_statistics(samples)
+    assert samples[0] == {"criu_restore_ms": 61.5, "criu_forking_ms": 0.0, "criu_pages_restored": 15940}
+    assert samples[1] == {"criu_restore_ms": 97.3, "criu_forking_ms": 1.2, "criu_pages_restored": 15900}
+    assert samples[2] == {}

@@ -34,6 +34,14 @@ def test_stats_dump_decodes_criu_statistics():
     assert stats["pages_scanned"] == 800 and stats["pages_written"] == 744
 
 
+def test_stats_restore_decodes_criu_restore_statistics():
+    # stats-restore of the python sample's restore on a lab host (CRIU 4.2.1).
+    data = bytes.fromhex("40591055 06330957 0f000000 120d08001000180020d1e00328c47c")
+    assert ca.restore_statistics(data) == {"pages_compared": 0, "pages_skipped_cow": 0, "forking_time": 0,
+                                           "restore_time": 61521, "pages_restored": 15940}
+    assert ca.restore_statistics(b"") is None
+
+
 def test_packed_and_unpacked_repeated_fields_read_the_same():
     unpacked = decode_message(bytes([0x58, 0x01, 0x58, 0x96, 0x01]))
     packed = decode_message(bytes([0x5a, 0x03, 0x01, 0x96, 0x01]))
