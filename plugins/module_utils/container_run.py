@@ -250,11 +250,19 @@ class Runner(object):
     def timeout(self):
         return (self.params["readiness"] or {}).get("timeout", MARKER_TIMEOUT)
 
-    def wait_ready(self, container):
+    def spare_probe(self, spare):
+        """A spare's readiness probe, made from its inspect before it starts so that no podman command
+        runs between the start and the first probe; None when that needs its address (not known yet)."""
+        check = self.params["readiness"]
+        if check and check["type"] != "log" and host_endpoint(spare, check["port"]) is None:
+            return None
+        return self.probe(spare)
+
+    def wait_ready(self, probe):
         """Seconds until the first correct answer, or None (timed out, or the container died)."""
         if self.podman_restore and self.params["readiness"] is None:
             return 0
-        return readiness.wait_until(self.probe(container), self.timeout(), self.running)
+        return readiness.wait_until(probe, self.timeout(), self.running)
 
     def create(self, image):
         """A container created ahead and left stopped: a spare that state=started starts."""
@@ -290,15 +298,15 @@ class Runner(object):
         self.podman.run(run_arguments(dict(self.params, image=app_image)))
         return "podman run"
 
-    def start(self, image, spare=False):
-        """(container, start_ms, start command); a spare is started as it is, anything else replaced."""
+    def start(self, image, spare=None):
+        """(container, start_ms, start command); a spare (its inspect) is started as it is, anything else replaced."""
         name = self.params["name"]
+        probe = self.spare_probe(spare) if spare else None
         if not spare:
             self.podman.remove_container(name)
         started = time.time()
         command = self.start_spare() if spare else self.launch(image)
-        container = self.podman.container(name)
-        if self.wait_ready(container) is None:
+        if self.wait_ready(probe or self.probe(self.podman.container(name))) is None:
             restored, detail = start_outcome(self.logs())
             # Liberty has no marker for "restore failed, recovery disabled": it just exits.
             if self.params["require_restore"] and not restored and (restored is False or not self.running()):

@@ -89,7 +89,7 @@ def raise_build_error(msg):
 
 def wait_until_ready(podman, container, readiness):
     runner = container_run.Runner(podman, {"name": container, "readiness": readiness}, raise_build_error)
-    if runner.wait_ready(podman.container(container)) is None:
+    if runner.wait_ready(runner.probe(podman.container(container))) is None:
         runner.fail("the app in %s was not ready within %ds (%s readiness)"
                     % (container, readiness["timeout"], readiness["type"]))
 

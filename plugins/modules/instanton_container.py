@@ -257,7 +257,7 @@ def started(module, runner, existing):
         module.exit_json(changed=False, **runner.result(existing, image))
     if module.check_mode:
         module.exit_json(changed=True)
-    spare = container_run.is_spare(existing, image, module.params)
+    spare = existing if container_run.is_spare(existing, image, module.params) else None
     container, start_ms, command = runner.start(image, spare)
     module.exit_json(changed=True, **runner.result(container, image, start_ms, command))
 

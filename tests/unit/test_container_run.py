@@ -133,3 +133,13 @@ def test_criu_errors_come_from_the_log_podman_names(tmp_path):
     assert container_run.criu_errors(error) == "(00.2) Error (criu/image.c:1): Unable to open pstree.img (00.3) Error (x): FAILED"
     assert container_run.criu_errors("Error: no such image") == ""
     assert container_run.criu_errors("CRIU logfile `%s`" % (tmp_path / "gone.log")) == ""
+
+
+def test_a_spares_probe_comes_from_its_published_port_before_it_starts():
+    readiness = {"type": "http", "port": 8080, "path": "/", "timeout": 60}
+    runner = container_run.Runner(None, dict(PARAMS, readiness=readiness), None)
+    published = {"NetworkSettings": {"Ports": {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18080"}]},
+                                     "IPAddress": ""}}
+    assert callable(runner.spare_probe(published))
+    # Without a published port the probe needs the address the start gives it.
+    assert runner.spare_probe({"NetworkSettings": {"Ports": {}, "IPAddress": ""}}) is None
