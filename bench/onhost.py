@@ -2,13 +2,16 @@
 from the run command to the first correct HTTP answer, so SSH latency is not in the figure.
 
 Input (stdin, JSON): {"runs": N, "timeout": s, "budget": s, "derive": [...], "images": [...],
-"variants": [{"label", "argv", "port", "path", "expect", "stats", "prepare", "cleanup"}]}; argv
-may hold {name} and {port}. "prepare" podman commands (a pre-created container, a pod that holds
-the network; arguments only) run before the clock starts, "cleanup" ones after the sample.
-"api_start": true starts the container through podman's REST API instead of running argv (a
-`podman system service` of the bench's own serves it while the bench runs). "stats_file": where
-CRIU's stats-restore lands in the container; its bytes come back hex-encoded (run.py decodes them). Output (stdout,
-JSON): {"samples": [...], "images": {...}, "files": {path: bytes}, "derived": [...]}.
+"files": [...], "variants": [{"label", "argv", "port", "path", "expect", "stats", "prepare",
+"cleanup", "api_start", "stats_file"}]}; argv may hold {name} and {port}.
+- "prepare" podman commands (arguments only: a container created ahead, a pod that holds the
+  network) run before the clock starts, "cleanup" ones after the sample.
+- "api_start": true starts the container through podman's REST API instead of running argv,
+  served by a `podman system service` of the bench's own while it runs.
+- "stats_file": where CRIU's stats-restore lands in the container; its bytes come back
+  hex-encoded (run.py decodes them with the collection's CRIU image reader).
+Output (stdout, JSON): {"samples": [...], "images": {...}, "files": {path: bytes},
+"derived": [...], "load": [...]}.
 """
 import http.client
 import json
