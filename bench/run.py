@@ -189,13 +189,13 @@ def add_criu_statistics(samples):
                           criu_pages_restored=found.get("pages_restored"))
 
 
-def spare_variant(label, app, image, port, pod):
+def spare_variant(label, app, image, port, path):
     """A spare created before the clock starts (in a running pod that holds the network and the
-    published port, when `pod`), timed from its start."""
-    spare = variant(label, app, "generic", image, port)
+    published port, when path["pod"]), timed from its start (through the API, when path["api"])."""
+    spare = dict(variant(label, app, "generic", image, port), api_start=path["api"])
     create = ["create", "--name", "{name}"] + apps.RESTORE_OPTIONS
     publish = ["--publish", "127.0.0.1:{port}:%d" % app["port"]]
-    if pod:
+    if path["pod"]:
         spare["prepare"] = [["pod", "create", "--name", "{name}-pod"] + publish, ["pod", "start", "{name}-pod"],
                             create + ["--pod", "{name}-pod", image]]
         spare["cleanup"] = [["pod", "rm", "--force", "--time", "0", "{name}-pod"]]
@@ -230,10 +230,8 @@ def host_spec(pairs, runs):
                                         archive_path(app, compression), port, kind))
                 port += 1
             for path in apps.START_PATHS if flavor == "generic" else []:
-                spare = spare_variant("%s/generic %s" % (name, path["label"]), app,
-                                      instanton_image(app, flavor), port, path["pod"])
-                spare["api_start"] = path["api"]
-                variants.append(spare)
+                variants.append(spare_variant("%s/generic %s" % (name, path["label"]), app,
+                                              instanton_image(app, flavor), port, path))
                 port += 1
     if setting("EXPERIMENTS", "0") == "1":
         for app, flavor in [p for p in pairs if p[1] == "generic"]:

@@ -67,10 +67,10 @@ def test_variants_compare_with_podman_run_and_with_the_cold_start():
 
 def test_spares_are_created_before_the_clock_and_pods_hold_the_published_port():
     app = apps.APPS[0]
-    plain = run.spare_variant("a", app, "img", 28090, pod=False)
+    plain = run.spare_variant("a", app, "img", 28090, {"pod": False, "api": False})
     assert plain["argv"] == ["podman", "start", "{name}"] and "cleanup" not in plain
     assert plain["prepare"][0][:3] == ["create", "--name", "{name}"] and "127.0.0.1:{port}:8080" in plain["prepare"][0]
-    pod = run.spare_variant("b", app, "img", 28091, pod=True)
+    pod = run.spare_variant("b", app, "img", 28091, {"pod": True, "api": True})
     assert pod["prepare"][0][:4] == ["pod", "create", "--name", "{name}-pod"] and "127.0.0.1:{port}:8080" in pod["prepare"][0]
     assert pod["prepare"][-1][-3:] == ["--pod", "{name}-pod", "img"] and "--publish" not in pod["prepare"][-1]
     assert pod["cleanup"] == [["pod", "rm", "--force", "--time", "0", "{name}-pod"]]
