@@ -14,7 +14,7 @@ import re
 import time
 
 from ansible_collections.instanton.platform.plugins.module_utils import (
-    instanton_scripts as scripts, podman_api, readiness)
+    host_lock, instanton_scripts as scripts, podman_api, readiness)
 from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
     FLAVOR_LABEL, image_flavor, last_lines)
 from ansible_collections.instanton.platform.plugins.module_utils.image_liberty import DISABLE_RECOVERY_ENV
@@ -284,7 +284,7 @@ class Runner(object):
         if flavor != "podman":
             self.podman.run(run_arguments(self.params, flavor))
             return "podman run"
-        rc, out, err = self.podman.run(restore_arguments(self.params), check=False)
+        rc, out, err = self.restore_checkpoint_image(image)
         if rc == 0:
             self.podman_restore = (True, None)
             return "podman container restore"
@@ -297,6 +297,15 @@ class Runner(object):
         app_image = ((image.get("Annotations") or {}).get(ROOTFS_IMAGE_ANNOTATION))
         self.podman.run(run_arguments(dict(self.params, image=app_image)))
         return "podman run"
+
+    def restore_checkpoint_image(self, image):
+        """`podman container restore` of IMAGE, one at a time per image on this host: podman mounts the
+        image to read it and unmounts it when done, even from under a concurrent restore of the same image."""
+        try:
+            with host_lock.exclusive("restore-" + image["Id"], self.timeout()):
+                return self.podman.run(restore_arguments(self.params), check=False)
+        except host_lock.LockTimeout as error:
+            self.fail_json(msg="%s: no restore of %s started within %ds" % (error, self.params["image"], self.timeout()))
 
     def start(self, image, spare=None):
         """(container, start_ms, start command); a spare (its inspect) is started as it is, anything else replaced."""

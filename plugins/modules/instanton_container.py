@@ -24,6 +24,9 @@ description:
     checkpointed container's own settings (so O(env), O(volumes), O(cap_add), O(network) and O(privileged) are
     refused). Restore either works or fails; when it fails the container is started cold from the checkpoint's app
     image (its default command), with podman's error as RV(fallback_reason), unless O(require_restore=true)."
+  - "Restores of one podman checkpoint image take turns on a host, under a lock in C(/run/instanton): podman
+    unmounts the image when a restore ends, even from under a concurrent restore of it. RV(start_ms) includes the
+    wait."
   - A running container started with the same image and options is left alone (changed=false).
   - "For the fastest start (scale to zero), create the container ahead with O(state=created) and start it with
     O(state=started) when it is needed: the start then skips creating the container, and, with O(pod), setting up
