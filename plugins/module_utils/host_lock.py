@@ -32,8 +32,7 @@ def lock_path(name, directory=LOCK_DIRECTORY):
 @contextlib.contextmanager
 def exclusive(name, timeout, directory=LOCK_DIRECTORY):
     """Hold NAME's lock for the with block; LockTimeout after TIMEOUT seconds of waiting."""
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o700)
+    os.makedirs(directory, 0o700, exist_ok=True)
     descriptor = os.open(lock_path(name, directory), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         wait_for_lock(descriptor, time.time() + timeout, name)
