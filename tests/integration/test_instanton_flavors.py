@@ -153,9 +153,10 @@ def test_podman_restores_of_one_image_take_turns(images):
     concurrent `podman container restore` runs here without it)."""
     image_id = inspect("image", image_name("podman"))["Id"]
     lock = "/run/instanton/restore-%s.lock" % image_id
-    # Another run holds the image's lock for 4 s and writes when it let go.
+    # Another run holds the image's lock for 8 s (longer than the module takes to reach its restore)
+    # and writes when it let go.
     ssh("mkdir -p -m 0700 /run/instanton; rm -f /tmp/itest-released; "
-        "(flock %s sh -c 'sleep 4; date +%%s%%N > /tmp/itest-released' </dev/null >/dev/null 2>&1 &); "
+        "(flock %s sh -c 'sleep 8; date +%%s%%N > /tmp/itest-released' </dev/null >/dev/null 2>&1 &); "
         "until ! flock -n %s true; do sleep 0.05; done" % (lock, lock))
     result, name, _port = start("podman")
     assert result["restored"] is True, result.get("fallback_reason")
