@@ -15,6 +15,7 @@ __metaclass__ = type
 
 import json
 import os
+import tempfile
 import time
 
 from ansible_collections.instanton.platform.plugins.module_utils import container_run
@@ -68,16 +69,18 @@ def prepare_export_directory(path):
     return directory
 
 
-def export_checkpoint(podman, container, export, atomic_move):
-    """--export to a temporary file next to the target, 0600, then moved into place."""
+def export_checkpoint(podman, container, export):
+    """--export into a new 0600 file next to the target, renamed over it when complete: the archive
+    is never readable by others, not even for a moment, and a failed export leaves no partial file."""
     directory = prepare_export_directory(export["path"])
-    temporary = os.path.join(directory, ".%s.partial" % os.path.basename(export["path"]))
+    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(export["path"]),
+                                             suffix=".partial")
+    os.close(descriptor)
     try:
         run_step(podman, ["container", "checkpoint"] + export_arguments(export, temporary) + [container],
                  "podman container checkpoint --export")
-        atomic_move(temporary, os.path.abspath(export["path"]))
-        # atomic_move gives a new file umask permissions; the directory (0700) covers the gap.
-        os.chmod(export["path"], 0o600)
+        os.chmod(temporary, 0o600)
+        os.rename(temporary, os.path.abspath(export["path"]))
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
@@ -94,7 +97,7 @@ def wait_until_ready(podman, container, readiness):
                     % (container, readiness["timeout"], readiness["type"]))
 
 
-def build(podman, app_image, params, digest, atomic_move):
+def build(podman, app_image, params, digest):
     """Build the checkpoint image under params["name"]; returns its inspect dict."""
     with Scratch(podman) as scratch:
         # podman records this name in the image: it carries the inputs digest.
@@ -104,7 +107,7 @@ def build(podman, app_image, params, digest, atomic_move):
         wait_until_ready(podman, container, params["readiness"])
         time.sleep(SETTLE_SECONDS)
         if params["export"]:
-            export_checkpoint(podman, container, params["export"], atomic_move)
+            export_checkpoint(podman, container, params["export"])
         run_step(podman, ["container", "checkpoint", "--create-image", params["name"], container],
                  "podman container checkpoint --create-image")
     return podman.image(params["name"])

@@ -286,7 +286,7 @@ def present(module, podman, existing):
         module.exit_json(changed=True, built=True, inputs_digest=digest)
     started = time.time()
     if params["flavor"] == "podman":
-        image = image_podman.build(podman, app_image, params, digest, module.atomic_move)
+        image = image_podman.build(podman, app_image, params, digest)
     else:
         image = flavor.build(podman, app_image, params, digest)
     if existing and existing["Id"] != image["Id"]:

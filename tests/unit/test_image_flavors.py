@@ -1,5 +1,6 @@
 """Pure logic of the InstantOn image flavors: fingerprints, labels, Containerfile and commit rendering."""
 import json
+import os
 
 import pytest
 
@@ -91,6 +92,42 @@ def test_export_directory_is_created_private(tmp_path):
     target = tmp_path / "new" / "app.tar.zst"
     image_podman.prepare_export_directory(str(target))
     assert oct((tmp_path / "new").stat().st_mode & 0o777) == "0o700"
+
+
+class ExportingPodman(object):
+    """Writes the --export file the way podman does (create or truncate), noting its mode then."""
+
+    def __init__(self, rc=0):
+        self.rc = rc
+        self.modes = []
+
+    def run(self, args, check=True):
+        path = args[args.index("--export") + 1]
+        with open(path, "w") as handle:
+            handle.write("archive")
+        self.modes.append(os.stat(path).st_mode & 0o777)
+        return self.rc, "", "" if self.rc == 0 else "Error: export failed"
+
+
+def test_export_is_private_from_its_first_byte_and_replaces_the_target(tmp_path):
+    target = tmp_path / "exports" / "app.tar.zst"
+    target.parent.mkdir(mode=0o755)
+    target.write_text("old archive")
+    podman = ExportingPodman()
+    image_podman.export_checkpoint(podman, "ctr", {"path": str(target), "compression": "zstd"})
+    assert podman.modes == [0o600]
+    assert target.read_text() == "archive"
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert os.listdir(str(target.parent)) == ["app.tar.zst"]
+
+
+def test_a_failed_export_keeps_the_old_archive_and_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "app.tar.zst"
+    target.write_text("old archive")
+    with pytest.raises(image_build.BuildError, match="export failed"):
+        image_podman.export_checkpoint(ExportingPodman(rc=125), "ctr", {"path": str(target), "compression": "zstd"})
+    assert target.read_text() == "old archive"
+    assert os.listdir(str(tmp_path)) == ["app.tar.zst"]
 
 
 def test_app_command_needs_an_entrypoint_or_a_command():
