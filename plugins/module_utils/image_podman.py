@@ -61,6 +61,21 @@ def export_arguments(export, temporary):
     return ["--leave-running", "--export", temporary, "--compress", export["compression"]]
 
 
+def export_path_problem(path):
+    """Why the export archive cannot be written at PATH (checked before anything is built), or None."""
+    if os.path.isdir(path):
+        return "export.path %s is a directory: give the archive's file name, for example %s" % (
+            path, os.path.join(path, "checkpoint.tar.zst"))
+    existing = os.path.dirname(os.path.abspath(path))
+    while not os.path.isdir(existing):
+        if os.path.exists(existing):
+            return "export.path %s is under %s, which is not a directory" % (path, existing)
+        existing = os.path.dirname(existing)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return "export.path %s cannot be written: %s is not writable" % (path, existing)
+    return None
+
+
 def prepare_export_directory(path):
     """The archive's directory, made 0700 when missing: checkpoints hold process memory."""
     directory = os.path.dirname(os.path.abspath(path))
@@ -72,9 +87,12 @@ def prepare_export_directory(path):
 def export_checkpoint(podman, container, export):
     """--export into a new 0600 file next to the target, renamed over it when complete: the archive
     is never readable by others, not even for a moment, and a failed export leaves no partial file."""
-    directory = prepare_export_directory(export["path"])
-    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(export["path"]),
-                                             suffix=".partial")
+    try:
+        directory = prepare_export_directory(export["path"])
+        descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(export["path"]),
+                                                 suffix=".partial")
+    except (IOError, OSError) as error:
+        raise BuildError("cannot write the export archive %s: %s" % (export["path"], error))
     os.close(descriptor)
     try:
         run_step(podman, ["container", "checkpoint"] + export_arguments(export, temporary) + [container],

@@ -70,6 +70,8 @@ def problem(readiness):
         return None
     if readiness["type"] in ("http", "tcp") and not readiness["port"]:
         return "readiness.port is required for readiness.type=%s" % readiness["type"]
+    if readiness["port"] is not None and not 1 <= readiness["port"] <= 65535:
+        return "readiness.port must be between 1 and 65535, not %d" % readiness["port"]
     if readiness["type"] == "log" and not readiness["pattern"]:
         return "readiness.pattern is required for readiness.type=log"
     if readiness["timeout"] < 1:

@@ -270,7 +270,8 @@ def parameter_problem(params):
         return "readiness is required for flavor=%s" % params["flavor"]
     if params["export"] and params["flavor"] != "podman":
         return "export is only for flavor=podman"
-    return probes.problem(params["readiness"])
+    export_problem = params["export"] and image_podman.export_path_problem(params["export"]["path"])
+    return probes.problem(params["readiness"]) or export_problem
 
 
 def present(module, podman, existing):
@@ -285,10 +286,7 @@ def present(module, podman, existing):
     if module.check_mode:
         module.exit_json(changed=True, built=True, inputs_digest=digest)
     started = time.time()
-    if params["flavor"] == "podman":
-        image = image_podman.build(podman, app_image, params, digest)
-    else:
-        image = flavor.build(podman, app_image, params, digest)
+    image = flavor.build(podman, app_image, params, digest)
     if existing and existing["Id"] != image["Id"]:
         # The old build lost its name; drop it unless a container still uses it.
         podman.run(["rmi", existing["Id"]], check=False)

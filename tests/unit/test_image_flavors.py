@@ -143,3 +143,10 @@ def test_run_step_names_the_failed_step():
             return 125, "", "line1\nError: no such image\n"
     with pytest.raises(image_build.BuildError, match="podman commit failed:\nline1\nError: no such image"):
         image_build.run_step(FailingPodman(), ["commit"], "podman commit")
+
+
+def test_export_path_problems_are_found_before_a_build(tmp_path):
+    assert image_podman.export_path_problem(str(tmp_path / "new" / "dir" / "app.tar.zst")) is None
+    assert "is a directory" in image_podman.export_path_problem(str(tmp_path))
+    (tmp_path / "file").write_text("x")
+    assert "not a directory" in image_podman.export_path_problem(str(tmp_path / "file" / "app.tar.zst"))

@@ -1,4 +1,4 @@
-"""readiness.wait_until: probes often, asks podman whether the container still runs seldom."""
+"""readiness: what a check needs; wait_until probes often and asks podman whether the container still runs seldom."""
 from ansible_collections.instanton.platform.plugins.module_utils import readiness
 
 
@@ -28,3 +28,13 @@ def test_a_dead_container_ends_the_wait_without_the_timeout():
     alive = Counter([])
     waited = readiness.wait_until(Counter([]), 30, alive)
     assert waited is None and alive.calls == 1
+
+
+def test_problem_names_what_is_wrong_with_a_readiness_check():
+    check = {"type": "http", "port": 8080, "path": "/", "pattern": None, "timeout": 60}
+    assert readiness.problem(check) is None
+    assert readiness.problem(None) is None
+    assert "port is required" in readiness.problem(dict(check, port=None))
+    assert "between 1 and 65535, not 99999" in readiness.problem(dict(check, port=99999))
+    assert "pattern is required" in readiness.problem(dict(check, type="log"))
+    assert "at least 1 second" in readiness.problem(dict(check, timeout=0))
