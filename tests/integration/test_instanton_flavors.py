@@ -261,6 +261,7 @@ def test_a_spare_that_ran_is_replaced_and_a_dead_api_socket_is_named(images):
     ({"pod": "p", "ports": ["8080:8080"]}, "parameters are mutually exclusive: pod|ports"),
     ({"pod": "p", "network": "host"}, "parameters are mutually exclusive: pod|network"),
     ({"state": "created", "image": None}, "state is created but all of the following are missing: image"),
+    ({"readiness": {"type": "tcp", "port": 70000}}, "readiness.port must be between 1 and 65535, not 70000"),
 ])
 def test_bad_container_parameters_are_named(args, message):
     params = dict(name="itest-bad-%s" % RUN_ID, image=image_name("generic"))
@@ -318,6 +319,8 @@ def test_podman_export_is_private_and_zstd(images):
     ({"flavor": "nosuch"}, "value of flavor must be one of"),
     ({"flavor": "generic", "app_image": "localhost/no-such-image:1"}, "is not on this host"),
     ({"flavor": "podman", "readiness": None}, "readiness is required for flavor=podman"),
+    ({"flavor": "podman", "export": {"path": "/var/tmp"}}, "export.path /var/tmp is a directory"),
+    ({"flavor": "podman", "export": {"path": "/etc/hostname/app.tar"}}, "is under /etc/hostname, which is not a directory"),
 ])
 def test_bad_parameters_are_named(args, message):
     params = dict(name=image_name("bad"), app_image=JVM_APP, readiness={"type": "http", "port": 8080})
