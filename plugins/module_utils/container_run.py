@@ -304,8 +304,8 @@ class Runner(object):
         try:
             with host_lock.exclusive("restore-" + image["Id"], self.timeout()):
                 return self.podman.run(restore_arguments(self.params), check=False)
-        except host_lock.LockTimeout as error:
-            self.fail_json(msg="%s: no restore of %s started within %ds" % (error, self.params["image"], self.timeout()))
+        except host_lock.LockError as error:
+            self.fail_json(msg="no restore of %s started: %s" % (self.params["image"], error))
 
     def start(self, image, spare=None):
         """(container, start_ms, start command); a spare (its inspect) is started as it is, anything else replaced."""

@@ -20,8 +20,8 @@ LOCK_DIRECTORY = "/run/instanton"
 POLL_SECONDS = 0.01
 
 
-class LockTimeout(Exception):
-    """The lock stayed held by another run for longer than the caller waits."""
+class LockError(Exception):
+    """The lock could not be taken: held by another run for longer than the caller waits, or no lock file."""
 
 
 def lock_path(name, directory=LOCK_DIRECTORY):
@@ -31,24 +31,28 @@ def lock_path(name, directory=LOCK_DIRECTORY):
 
 @contextlib.contextmanager
 def exclusive(name, timeout, directory=LOCK_DIRECTORY):
-    """Hold NAME's lock for the with block; LockTimeout after TIMEOUT seconds of waiting."""
-    os.makedirs(directory, 0o700, exist_ok=True)
-    descriptor = os.open(lock_path(name, directory), os.O_RDWR | os.O_CREAT, 0o600)
+    """Hold NAME's lock for the with block; LockError after TIMEOUT seconds of waiting."""
     try:
-        wait_for_lock(descriptor, time.time() + timeout, name)
+        os.makedirs(directory, 0o700, exist_ok=True)
+        descriptor = os.open(lock_path(name, directory), os.O_RDWR | os.O_CREAT, 0o600)
+    except (IOError, OSError) as error:
+        raise LockError("cannot make the lock file for %s in %s: %s" % (name, directory, error))
+    try:
+        wait_for_lock(descriptor, timeout, name)
         yield
     finally:
         os.close(descriptor)
 
 
-def wait_for_lock(descriptor, deadline, name):
+def wait_for_lock(descriptor, timeout, name):
+    deadline = time.time() + timeout
     while True:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except (IOError, OSError) as error:
             if error.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
+                raise LockError("cannot lock %s: %s" % (name, error))
         if time.time() > deadline:
-            raise LockTimeout("another run on this host still holds the lock for %s" % name)
+            raise LockError("another run on this host still holds the lock for %s after %gs" % (name, timeout))
         time.sleep(POLL_SECONDS)

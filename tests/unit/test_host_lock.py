@@ -34,7 +34,7 @@ def test_waits_for_the_other_holder(tmp_path, holder):
 
 
 def test_times_out_with_a_clear_error(tmp_path, holder):
-    with pytest.raises(host_lock.LockTimeout, match="still holds the lock for restore-sha256:abc"):
+    with pytest.raises(host_lock.LockError, match="still holds the lock for restore-sha256:abc"):
         with host_lock.exclusive("restore-sha256:abc", 0.1, str(tmp_path / "locks")):
             pass
 
@@ -43,6 +43,13 @@ def test_other_names_do_not_wait(tmp_path, holder):
     began = time.time()
     with host_lock.exclusive("restore-sha256:other", 5, str(tmp_path / "locks")):
         assert time.time() - began < 1
+
+
+def test_a_lock_directory_that_cannot_be_made_is_a_clear_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(host_lock.LockError, match="cannot make the lock file for restore-x in"):
+        with host_lock.exclusive("restore-x", 1, str(tmp_path / "file" / "locks")):
+            pass
 
 
 def test_lock_files_are_private_and_named_safely(tmp_path):
