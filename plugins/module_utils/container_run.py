@@ -16,7 +16,7 @@ import time
 from ansible_collections.instanton.platform.plugins.module_utils import (
     host_lock, instanton_scripts as scripts, podman_api, readiness)
 from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
-    FLAVOR_LABEL, image_flavor, last_lines)
+    CHECKPOINT_NAME_ANNOTATION, FLAVOR_LABEL, image_flavor, last_lines)
 from ansible_collections.instanton.platform.plugins.module_utils.image_liberty import DISABLE_RECOVERY_ENV
 
 # Restore needs exactly these two; checkpoint-only SYS_PTRACE is never granted.
@@ -93,11 +93,20 @@ def flavor_problem(params, flavor):
     return None
 
 
-def restore_arguments(params):
-    """`podman container restore` of a podman-flavor checkpoint image."""
+def archive_as_image(path, container_name, app_image):
+    """A podman checkpoint archive seen as the checkpoint image of the same checkpoint: the annotations
+    podman would give that image, so that it is started, compared and fallen back from the same way."""
+    return {"Id": None, "Archive": path,
+            "Annotations": {CHECKPOINT_NAME_ANNOTATION: container_name, ROOTFS_IMAGE_ANNOTATION: app_image["Id"]}}
+
+
+def restore_arguments(params, image):
+    """`podman container restore` of a podman checkpoint image, or `--import` of its archive."""
     args = ["container", "restore", "--name", params["name"]]
     for port in params["ports"]:
         args += ["--publish", port]
+    if image.get("Archive"):
+        return args + ["--import", image["Archive"]]
     return args + [params["image"]]
 
 
@@ -284,10 +293,10 @@ class Runner(object):
         if flavor != "podman":
             self.podman.run(run_arguments(self.params, flavor))
             return "podman run"
-        rc, out, err = self.restore_checkpoint_image(image)
+        rc, out, err = self.restore_checkpoint(image)
         if rc == 0:
             self.podman_restore = (True, None)
-            return "podman container restore"
+            return "podman container restore --import" if image.get("Archive") else "podman container restore"
         reason = " ".join(filter(None, ["podman container restore failed: %s" % last_lines(out + err, 3),
                                         criu_errors(out + err)]))
         if self.params["require_restore"]:
@@ -298,12 +307,15 @@ class Runner(object):
         self.podman.run(run_arguments(dict(self.params, image=app_image)))
         return "podman run"
 
-    def restore_checkpoint_image(self, image):
-        """`podman container restore` of IMAGE, one at a time per image on this host: podman mounts the
-        image to read it and unmounts it when done, even from under a concurrent restore of the same image."""
+    def restore_checkpoint(self, image):
+        """`podman container restore` of a checkpoint image, one at a time per image on this host (podman
+        mounts the image to read it and unmounts it when done, even from under a concurrent restore of the
+        same image); an archive needs no turn: each import unpacks its own copy."""
+        if image.get("Archive"):
+            return self.podman.run(restore_arguments(self.params, image), check=False)
         try:
             with host_lock.exclusive("restore-" + image["Id"], self.timeout()):
-                return self.podman.run(restore_arguments(self.params), check=False)
+                return self.podman.run(restore_arguments(self.params, image), check=False)
         except host_lock.LockError as error:
             self.fail_json(msg="no restore of %s started: %s" % (self.params["image"], error))
 

@@ -166,6 +166,45 @@ def test_podman_restores_of_one_image_take_turns(images):
     assert started_ns >= int(released)
 
 
+def archive_args(archive):
+    port = next(PORTS)
+    return dict(name="itest-archive-%s-%d" % (RUN_ID, port), checkpoint_archive=archive,
+                ports=["127.0.0.1:%d:8080" % port], readiness={"type": "http", "port": 8080, "timeout": 60}), port
+
+
+def test_a_podman_checkpoint_archive_restores_and_is_then_left_alone(images):
+    args, port = archive_args(EXPORT_PATH)
+    first = module("instanton_container", args)
+    assert not first.get("failed"), first.get("msg")
+    assert first["restored"] is True, first.get("fallback_reason")
+    assert first["start_command"] == "podman container restore --import"
+    assert JVM_ANSWER in answer(port)
+    again = module("instanton_container", args)
+    assert again["changed"] is False and again["start_command"] is None and again["restored"] is True
+
+
+def test_an_archive_without_memory_pages_falls_back_to_its_app_image(images):
+    corrupt = EXPORT_DIR + "/no-pages.tar"
+    ssh("d=$(mktemp -d) && tar --zstd -C $d -xf %s && rm $d/checkpoint/pages-*.img && tar -C $d -cf %s . "
+        "&& rm -rf $d" % (EXPORT_PATH, corrupt))
+    args, port = archive_args(corrupt)
+    result = module("instanton_container", args)
+    assert not result.get("failed"), result.get("msg")
+    assert result["restored"] is False and "podman container restore failed" in result["fallback_reason"]
+    assert result["start_command"] == "podman run"
+    assert result["container"]["Image"] == inspect("image", JVM_APP)["Id"]
+    assert JVM_ANSWER in answer(port)
+
+
+@pytest.mark.parametrize("archive, message", [
+    ("/etc/hostname", "/etc/hostname is not a readable checkpoint archive"),
+    ("/nonexistent-%s.tar" % RUN_ID, "does not exist or is not a file"),
+])
+def test_what_is_not_a_podman_checkpoint_archive_is_named(archive, message):
+    result = module("instanton_container", archive_args(archive)[0])
+    assert result.get("failed") and message in result["msg"], result.get("msg")
+
+
 def corrupted_image(flavor):
     """A copy of the flavor's image whose checkpoint lost its memory pages.
 
@@ -262,6 +301,8 @@ def test_a_spare_that_ran_is_replaced_and_a_dead_api_socket_is_named(images):
     ({"pod": "p", "network": "host"}, "parameters are mutually exclusive: pod|network"),
     ({"state": "created", "image": None}, "state is created but all of the following are missing: image"),
     ({"readiness": {"type": "tcp", "port": 70000}}, "readiness.port must be between 1 and 65535, not 70000"),
+    ({"checkpoint_archive": "/tmp/app.tar"}, "parameters are mutually exclusive: image|checkpoint_archive"),
+    ({"image": None}, "state is started but any of the following are missing: image, checkpoint_archive"),
 ])
 def test_bad_container_parameters_are_named(args, message):
     params = dict(name="itest-bad-%s" % RUN_ID, image=image_name("generic"))

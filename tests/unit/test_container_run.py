@@ -65,9 +65,20 @@ def test_missing_seccomp_profile_falls_back_to_the_runtime_default():
     assert container_run.seccomp_option("/nonexistent/profile.json") == []
 
 
-def test_restore_arguments_for_podman_checkpoint_images():
-    assert container_run.restore_arguments(PARAMS) == [
+def test_restore_arguments_for_podman_checkpoint_images_and_archives():
+    assert container_run.restore_arguments(PARAMS, CHECKPOINT_IMAGE) == [
         "container", "restore", "--name", "app", "--publish", "127.0.0.1:8080:8080", "localhost/app:instanton"]
+    archive = container_run.archive_as_image("/srv/app.tar", "app-ckpt", {"Id": "r" * 64})
+    assert container_run.restore_arguments(dict(PARAMS, image=None), archive) == [
+        "container", "restore", "--name", "app", "--publish", "127.0.0.1:8080:8080", "--import", "/srv/app.tar"]
+
+
+def test_an_archive_is_compared_and_fallen_back_from_as_its_checkpoint_image():
+    archive = container_run.archive_as_image("/srv/app.tar", "app-ckpt", {"Id": "r" * 64})
+    assert container_run.image_flavor(archive) == "podman"
+    restored = {"State": {"Running": True, "Restored": True}, "Image": "r" * 64}
+    assert container_run.is_current(restored, archive, PARAMS)
+    assert not container_run.is_current(dict(restored, Image="o" * 64), archive, PARAMS)
 
 
 @pytest.mark.parametrize("change, flavor, message", [

@@ -14,7 +14,7 @@ def version(text):
     return tuple(int(part) for part in re.search(r"(\d+)\.(\d+)", text).groups())
 
 
-@pytest.mark.parametrize("package", ["podman", "crun", "criu", "libcriu2", "nftables"])
+@pytest.mark.parametrize("package", ["podman", "crun", "criu", "libcriu2", "nftables", "zstd"])
 def test_package_installed(host, package):
     assert host.package(package).is_installed
 
