@@ -161,10 +161,9 @@ def start_argv(app, flavor, image, port, options=(), network=None):
     """The host-side command that starts one container; {name} is filled in on the host."""
     publish = [] if network == "host" else ["--publish", "127.0.0.1:%d:%d" % (port, app["port"])]
     net = ["--network", network] if network else []
-    if flavor == "podman":
-        return ["podman", "container", "restore", "--print-stats", "--name", "{name}"] + publish + list(options) + [image]
-    if flavor == "podman-archive":
-        return ["podman", "container", "restore", "--print-stats", "--name", "{name}"] + publish + ["--import", image]
+    if flavor in ("podman", "podman-archive"):
+        source = ["--import", image] if flavor == "podman-archive" else list(options) + [image]
+        return ["podman", "container", "restore", "--print-stats", "--name", "{name}"] + publish + source
     caps = apps.RESTORE_OPTIONS if flavor else []
     return ["podman", "run", "--detach", "--name", "{name}"] + caps + net + publish + list(options) + [image]
 

@@ -288,15 +288,18 @@ def archive_image(module, runner):
     return container_run.archive_as_image(path, archive["container_name"] or os.path.basename(path), app_image)
 
 
-def wanted_image(module, runner):
-    """The image (or archive) to run, inspected; fails when it is missing or its flavor cannot honour the options."""
-    if module.params["checkpoint_archive"]:
-        image = archive_image(module, runner)
-    else:
-        image = runner.podman.image(module.params["image"])
+def installed_image(module, runner):
+    """The image to run, inspected; fails when it is not on the host."""
+    image = runner.podman.image(module.params["image"])
     if image is None:
         module.fail_json(msg="image %s is not on this host: build it with instanton.platform.instanton_image "
                              "or pull it first" % module.params["image"])
+    return image
+
+
+def wanted_image(module, runner):
+    """The image (or archive) to run, inspected; fails when it is missing or its flavor cannot honour the options."""
+    image = archive_image(module, runner) if module.params["checkpoint_archive"] else installed_image(module, runner)
     problem = container_run.flavor_problem(module.params, image_flavor(image))
     if problem:
         module.fail_json(msg=problem)

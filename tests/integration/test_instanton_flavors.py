@@ -58,15 +58,19 @@ def build_args(flavor, **extra):
     return args
 
 
+def container_args(kind, app_port=8080, **source):
+    """instanton_container arguments with a new name and host port, ready at the app's first HTTP answer;
+    and that host port."""
+    port = next(PORTS)
+    return dict(source, name="itest-%s-%s-%d" % (kind, RUN_ID, port), ports=["127.0.0.1:%d:%d" % (port, app_port)],
+                readiness={"type": "http", "port": app_port, "timeout": 60}), port
+
+
 def start(flavor, image=None, **extra):
     """instanton_container with the flavor's readiness; the result and the host port it answers on."""
-    port = next(PORTS)
-    app_port = FLAVORS[flavor][2]
-    name = "itest-%s-%s-%d" % (flavor, RUN_ID, port)
-    args = dict(name=name, image=image or image_name(flavor), ports=["127.0.0.1:%d:%d" % (port, app_port)],
-                readiness={"type": "http", "port": app_port, "timeout": 60})
+    args, port = container_args(flavor, FLAVORS[flavor][2], image=image or image_name(flavor))
     args.update(extra)
-    return module("instanton_container", args), name, port
+    return module("instanton_container", args), args["name"], port
 
 
 def answer(port):
@@ -166,14 +170,8 @@ def test_podman_restores_of_one_image_take_turns(images):
     assert started_ns >= int(released)
 
 
-def archive_args(archive):
-    port = next(PORTS)
-    return dict(name="itest-archive-%s-%d" % (RUN_ID, port), checkpoint_archive=archive,
-                ports=["127.0.0.1:%d:8080" % port], readiness={"type": "http", "port": 8080, "timeout": 60}), port
-
-
 def test_a_podman_checkpoint_archive_restores_and_is_then_left_alone(images):
-    args, port = archive_args(EXPORT_PATH)
+    args, port = container_args("archive", checkpoint_archive=EXPORT_PATH)
     first = module("instanton_container", args)
     assert not first.get("failed"), first.get("msg")
     assert first["restored"] is True, first.get("fallback_reason")
@@ -187,7 +185,7 @@ def test_an_archive_without_memory_pages_falls_back_to_its_app_image(images):
     corrupt = EXPORT_DIR + "/no-pages.tar"
     ssh("d=$(mktemp -d) && tar --zstd -C $d -xf %s && rm $d/checkpoint/pages-*.img && tar -C $d -cf %s . "
         "&& rm -rf $d" % (EXPORT_PATH, corrupt))
-    args, port = archive_args(corrupt)
+    args, port = container_args("archive", checkpoint_archive=corrupt)
     result = module("instanton_container", args)
     assert not result.get("failed"), result.get("msg")
     assert result["restored"] is False and "podman container restore failed" in result["fallback_reason"]
@@ -201,7 +199,7 @@ def test_an_archive_without_memory_pages_falls_back_to_its_app_image(images):
     ("/nonexistent-%s.tar" % RUN_ID, "does not exist or is not a file"),
 ])
 def test_what_is_not_a_podman_checkpoint_archive_is_named(archive, message):
-    result = module("instanton_container", archive_args(archive)[0])
+    result = module("instanton_container", container_args("archive", checkpoint_archive=archive)[0])
     assert result.get("failed") and message in result["msg"], result.get("msg")
 
 
