@@ -8,6 +8,38 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import re
+
+# podman's own rule for container and pod names.
+CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+# An image reference: [host[:port]/]path[:tag][@digest], lower-case path components (OCI distribution);
+# a first component is a host when it is localhost or has a dot or a port.
+IMAGE_REFERENCE = re.compile(r"^(?:(?:localhost|[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+)(?::[0-9]+)?/"
+                             r"|[a-zA-Z0-9-]+:[0-9]+/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+                             r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+                             r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$")
+IMAGE_ID = re.compile(r"^(?:sha256:)?[a-f0-9]{12,64}$")
+MAX_NAME_LENGTH = 253
+
+
+def container_name_problem(name, option="name"):
+    """Why NAME cannot name a container (checked before anything is created), or None."""
+    if not name or not name.strip():
+        return "%s must not be empty" % option
+    if len(name) > MAX_NAME_LENGTH or not CONTAINER_NAME.match(name):
+        return ("%s %r is not a valid container name: start with a letter or digit, then only letters, digits, "
+                "'_', '.' or '-', at most %d characters" % (option, name, MAX_NAME_LENGTH))
+    return None
+
+
+def image_name_problem(name, option="name"):
+    """Why NAME cannot name an image (a reference such as localhost/app:tag, or an image ID), or None."""
+    if not name or not name.strip():
+        return "%s must not be empty" % option
+    if len(name) > MAX_NAME_LENGTH or not (IMAGE_REFERENCE.match(name) or IMAGE_ID.match(name)):
+        return ("%s %r is not a valid image name: use [registry/]path[:tag], lower-case path, for example "
+                "localhost/app:instanton" % (option, name))
+    return None
 
 
 class PodmanError(Exception):
@@ -44,8 +76,9 @@ class Podman(object):
         """`podman container inspect` as a dict, or None when there is no such container."""
         return self._inspect("container", name)
 
-    def remove_container(self, name):
-        self.run(["rm", "--force", "--ignore", "--time", "5", name], check=False)
+    def remove_container(self, name, check=False):
+        """Remove NAME if it exists; with CHECK, PodmanError when podman could not (podman's own message)."""
+        self.run(["rm", "--force", "--ignore", "--time", "5", name], check=check)
 
     def remove_image(self, name):
         self.run(["rmi", "--force", "--ignore", name], check=False)
