@@ -20,6 +20,7 @@ import socket
 import struct
 import subprocess
 import tarfile
+import zlib
 
 from ansible_collections.instanton.platform.plugins.module_utils.protobuf_wire import (
     WireError, decode_message, first, repeated_uint, text)
@@ -30,6 +31,14 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # Metadata members bigger than this are measured, never read (they are not metadata).
 MAX_METADATA_BYTES = 16 * 1024 * 1024
+# What one archive may make this reader hold: all metadata read, members listed, argv bytes per process.
+MAX_METADATA_TOTAL = 64 * 1024 * 1024
+MAX_MEMBERS = 100000
+MAX_ARGV_BYTES = 1024 * 1024
+# The engines' JSON members and the JSON type each must hold.
+JSON_MEMBERS = {"config.dump": dict, "spec.dump": dict, "deleted.files": list, "network.status": (dict, list)}
+# Fields of config.dump this reader uses: each a string when present.
+CONFIG_TEXT_FIELDS = ("name", "id", "rootfsImageName", "runtime", "createdTime")
 PAGE_SIZE = mmap.PAGESIZE
 # pagemap_entry.flags: PE_PARENT = 1, PE_LAZY = 2, PE_PRESENT = 4 (criu/include/pagemap.h)
 PE_PARENT, PE_PRESENT = 1, 4
@@ -108,14 +117,24 @@ class _Collector(object):
         self.sizes = {}
         self.files = {}
         self.cmdline_bytes = {}
+        self.metadata_bytes = 0
 
     def add(self, tar, member):
         name = member.name[2:] if member.name.startswith("./") else member.name
+        if len(self.sizes) >= MAX_MEMBERS:
+            raise ArchiveError("has more than %d members: not a container checkpoint archive" % MAX_MEMBERS)
         self.sizes[name] = member.size
+        if name in JSON_MEMBERS and member.size > MAX_METADATA_BYTES:
+            raise ArchiveError("%s is %d bytes, more than the %d a metadata member may have"
+                               % (name, member.size, MAX_METADATA_BYTES))
         pages = re.match(r"^checkpoint/pages-(\d+)\.img$", name)
         if pages:
             self._read_argv_pages(tar.extractfile(member), int(pages.group(1)))
         elif self._is_metadata(name, member.size):
+            self.metadata_bytes += member.size
+            if self.metadata_bytes > MAX_METADATA_TOTAL:
+                raise ArchiveError("holds more than %d bytes of metadata members: not a container checkpoint "
+                                   "archive" % MAX_METADATA_TOTAL)
             self.files[name] = tar.extractfile(member).read()
 
     @staticmethod
@@ -134,7 +153,7 @@ class _Collector(object):
         wanted = sorted((start, end, pid) for pid, (start, end) in self._argv_ranges(pages_id))
         offset = 0
         for start, end, pid in wanted:
-            if start < offset:
+            if start < offset or not 0 < end - start <= MAX_ARGV_BYTES:
                 continue
             skip_bytes(handle, start - offset)
             self.cmdline_bytes[pid] = handle.read(end - start)
@@ -190,29 +209,128 @@ def file_span(pagemap_entries, start, end):
     return None
 
 
-def read_archive(path, zstd_executable=None, want_cmdline=True):
-    if not os.path.isfile(path):
-        raise ArchiveError("%s does not exist or is not a file" % path)
-    compression = detect_compression(path)
-    collector = _Collector(want_cmdline)
+def member_problem(member):
+    """Why a member must not be in a checkpoint archive (it could land outside the directory the archive
+    is unpacked into, or is no kind of file an engine writes), or None."""
+    parts = member.name.replace("\\", "/").split("/")
+    if member.name.startswith("/") or ".." in parts:
+        return "member %r points outside the archive (absolute path or '..')" % member.name
+    if member.issym() or member.islnk():
+        target = member.linkname.replace("\\", "/")
+        named = [part for part in parts if part not in ("", ".")]
+        if not named:
+            return "member %r is a link in place of the archive's top directory" % member.name
+        depth = 0 if member.islnk() else len(named) - 1
+        for part in target.split("/"):
+            depth += -1 if part == ".." else 0 if part in ("", ".") else 1
+            if depth < 0:
+                break
+        if target.startswith("/") or depth < 0:
+            return "member %r is a link to %r, outside the archive" % (member.name, member.linkname)
+    elif not (member.isfile() or member.isdir()):
+        return "member %r is a device, FIFO or other special file" % member.name
+    return None
+
+
+def read_members(path, compression, collector, zstd_executable):
+    """One pass over the archive's members into the collector; ArchiveError naming what is wrong."""
     try:
         stream = _Stream(path, compression, zstd_executable)
         try:
             for member in stream.tar:
+                problem = member_problem(member)
+                if problem:
+                    raise ArchiveError(problem)
                 if member.isfile():
                     collector.add(stream.tar, member)
+            check_end_of_archive(stream.tar)
         finally:
             stream.close()
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except ArchiveError as exc:
+        raise ArchiveError(str(exc) if str(exc).startswith(path) else "%s: %s" % (path, exc))
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
+        if "unexpected end" in str(exc) or isinstance(exc, EOFError):
+            raise ArchiveError("%s is truncated (%s compression): %s" % (path, compression, exc))
         raise ArchiveError("%s is not a readable checkpoint archive (%s compression): %s"
                            % (path, compression, exc))
+    except (WireError, struct.error, TypeError, ValueError, KeyError, IndexError, AttributeError,
+            OverflowError) as exc:
+        raise ArchiveError("%s has a malformed CRIU image (memory map or page map): %s" % (path, exc))
+
+
+def check_end_of_archive(tar):
+    """tarfile ends quietly at a missing, cut or damaged header; a whole tar ends with two zero blocks, and
+    tarfile has read the first of them."""
+    if tar.fileobj.read(tarfile.BLOCKSIZE) != tarfile.NUL * tarfile.BLOCKSIZE:
+        raise ArchiveError("is truncated, or a member header after %s is damaged (no end-of-archive blocks)"
+                           % (repr(tar.members[-1].name) if tar.members else "the start"))
+
+
+def check_json_members(path, collector):
+    """Each JSON member parses and holds the type engines write; ArchiveError naming the member."""
+    for name, kind in sorted(JSON_MEMBERS.items()):
+        data = collector.files.get(name)
+        if not data:
+            continue
+        try:
+            document = json.loads(data.decode("utf-8"))
+        except ValueError as exc:
+            raise ArchiveError("%s: %s is not valid JSON: %s" % (path, name, exc))
+        if not isinstance(document, kind):
+            raise ArchiveError("%s: %s holds a JSON %s, not the %s engines write"
+                               % (path, name, type(document).__name__, json_kind(kind)))
+        problem = config_problem(document) if name == "config.dump" else (
+            spec_problem(document) if name == "spec.dump" else None)
+        if problem:
+            raise ArchiveError("%s: %s %s" % (path, name, problem))
+
+
+def json_kind(kind):
+    names = {dict: "object", list: "array"}
+    return " or ".join(names[one] for one in (kind if isinstance(kind, tuple) else (kind,)))
+
+
+def config_problem(config):
+    for field in CONFIG_TEXT_FIELDS:
+        if config.get(field) is not None and not isinstance(config[field], str):
+            return "field %s holds a %s, not a string" % (field, type(config[field]).__name__)
+    return None
+
+
+def spec_problem(spec):
+    annotations = spec.get("annotations")
+    if annotations is None:
+        return None
+    if not isinstance(annotations, dict) or not all(isinstance(value, str) for value in annotations.values()):
+        return "annotations are not an object of strings"
+    metadata = annotations.get("io.kubernetes.cri-o.Metadata")
+    try:
+        if metadata is not None and not isinstance(json.loads(metadata), dict):
+            raise ValueError("not a JSON object")
+    except ValueError as exc:
+        return "annotation io.kubernetes.cri-o.Metadata is not a JSON object: %s" % exc
+    return None
+
+
+def read_archive(path, zstd_executable=None, want_cmdline=True):
+    if not os.path.isfile(path):
+        raise ArchiveError("%s does not exist or is not a file" % path)
+    try:
+        compression = detect_compression(path)
+    except (IOError, OSError) as exc:
+        raise ArchiveError("%s cannot be read: %s" % (path, exc))
+    collector = _Collector(want_cmdline)
+    read_members(path, compression, collector, zstd_executable)
     if "spec.dump" not in collector.files and "config.dump" not in collector.files:
         raise ArchiveError("%s has neither config.dump nor spec.dump: not a container "
                            "checkpoint archive" % path)
+    check_json_members(path, collector)
     try:
         return describe(collector, compression)
     except (WireError, ValueError, KeyError, IndexError, struct.error) as exc:
         raise ArchiveError("%s has a malformed checkpoint image: %s" % (path, exc))
+    except (TypeError, AttributeError, OverflowError) as exc:
+        raise ArchiveError("%s has a CRIU image with a field of the wrong type: %s" % (path, exc))
 
 
 def _json_member(collector, name, default):
