@@ -42,24 +42,48 @@ ROOTFS_IMAGE_ANNOTATION = "io.podman.annotations.checkpoint.rootfsImageID"
 CRIU_LOGFILE = re.compile(r"CRIU logfile `([^`]+)`")
 # podman restores a checkpoint image with the checkpointed container's own settings.
 NOT_FOR_PODMAN_FLAVOR = ("env", "volumes", "cap_add", "network", "pod")
+# seccomp_profile value that asks for the container runtime's own default profile.
+RUNTIME_DEFAULT_SECCOMP = "runtime-default"
 # `podman container inspect` states of a container that was created and never started.
 NEVER_STARTED = ("created", "configured")
 
 
 def start_outcome(log_text):
-    """(restored, detail) from the container log, or (None, None) before any marker."""
-    for pattern, restored in START_MARKERS:
-        match = pattern.search(log_text)
-        if match:
-            return restored, match.group(1).strip() if match.groups() else match.group(0)
-    return None, None
+    """(restored, detail) from the last marker in the container log, or (None, None) before any marker:
+    a container started again keeps its earlier runs' markers in its log."""
+    found = [(match.start(), restored, match) for pattern, restored in START_MARKERS
+             for match in pattern.finditer(log_text)]
+    if not found:
+        return None, None
+    _position, restored, match = max(found, key=lambda item: item[0])
+    return restored, match.group(1).strip() if match.groups() else match.group(0)
 
 
 def seccomp_option(profile):
-    """The profile to run with: the host's CRIU profile when installed, else the runtime default."""
-    if profile == "unconfined" or (profile and os.path.exists(profile)):
-        return ["--security-opt", "seccomp=%s" % profile]
-    return []
+    """The profile to run with; nothing for the runtime's default, when asked for by name."""
+    if profile == RUNTIME_DEFAULT_SECCOMP:
+        return []
+    return ["--security-opt", "seccomp=%s" % profile]
+
+
+def seccomp_problem(params, flavor):
+    """Why the seccomp profile asked for cannot be used, with the fix, or None: never a silent fallback
+    to a weaker profile. podman restores its checkpoint images with their own settings."""
+    profile = params["seccomp_profile"]
+    if flavor == "podman" or profile in ("unconfined", RUNTIME_DEFAULT_SECCOMP):
+        return None
+    fix = ("apply the instanton.platform.seccomp role on this host, or set seccomp_profile: %s to run with the "
+           "container runtime's default profile" % RUNTIME_DEFAULT_SECCOMP)
+    try:
+        with open(profile) as handle:
+            document = json.load(handle)
+    except (IOError, OSError) as error:
+        return "seccomp profile %s cannot be read (%s): %s" % (profile, error.strerror or error, fix)
+    except ValueError as error:
+        return "seccomp profile %s is not valid JSON (%s): %s" % (profile, error, fix)
+    if not isinstance(document, dict) or "defaultAction" not in document:
+        return "seccomp profile %s is not a seccomp profile (no defaultAction): %s" % (profile, fix)
+    return None
 
 
 def start_env(params, flavor):
@@ -198,9 +222,12 @@ class Runner(object):
         self.fail_json = fail_json
         # (restored, reason) of a podman-flavor start: podman's restore works or fails.
         self.podman_restore = None
+        # Read the log from this time on (podman logs --since): the current run's part of it.
+        self.since = None
 
     def logs(self):
-        found = self.podman.run(["logs", self.params["name"]], check=False)
+        since = ["--since", self.since] if self.since else []
+        found = self.podman.run(["logs"] + since + [self.params["name"]], check=False)
         return found[1] + found[2]
 
     def running(self):
@@ -248,6 +275,9 @@ class Runner(object):
         self.fail_json(msg="%s\ncontainer log (last lines):\n%s" % (message, last_lines(self.logs())))
 
     def result(self, container, image, start_ms=None, start_command=None):
+        if start_command is None:
+            # Already running: only its current run tells how it started (it may have been started again).
+            self.since = container["State"].get("StartedAt")
         restored, detail = self.outcome(container, image)
         found = dict(container=container, restored=bool(restored), start_ms=start_ms, start_command=start_command)
         if restored:

@@ -143,6 +143,9 @@ clear_partial_restore() {
 }
 [ "${INSTANTON_DISABLE_RESTORE:-0}" = 1 ] && cold_start "restore disabled (INSTANTON_DISABLE_RESTORE=1)"
 [ -s "$dir/inventory.img" ] || cold_start "no checkpoint in $dir"
+# A container started again keeps /run: CRIU refuses an existing pidfile, and an old
+# pidfile or log must never stand for this restore.
+rm -f /run/instanton-app.pid "$restore_log"
 started=$(date +%s%N)
 # -v1: errors only, all the cold-start reason needs (-v4 measured no faster or slower).
 # Bounded: CRIU 4.2.1 spins instead of failing on some damaged checkpoints

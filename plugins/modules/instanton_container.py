@@ -77,7 +77,10 @@ options:
     elements: str
     default: []
   env:
-    description: Environment variables.
+    description:
+      - Environment variables.
+      - Their values are treated as secrets (C(no_log)): they never appear in the task's result, warnings or
+        invocation, at any verbosity; in the returned RV(container) they are masked.
     type: dict
     default: {}
   volumes:
@@ -142,8 +145,12 @@ options:
     default: false
   seccomp_profile:
     description:
-      - The seccomp profile. When the file does not exist the runtime's default profile is used.
-        C(unconfined) only when asked for.
+      - The seccomp profile file, C(runtime-default) or C(unconfined).
+      - A profile file that is missing or is not a seccomp profile fails the task, naming the fix (the
+        C(instanton.platform.seccomp) role writes the default path); the module never falls back to another profile
+        on its own. C(runtime-default) opts out explicitly and runs with the container runtime's own default
+        profile (podman's restores CRIU checkpoints with podman 5). C(unconfined) only when asked for.
+      - Not used for podman checkpoint images, which podman restores with their own settings.
     type: str
     default: /etc/containers/seccomp.d/instanton.json
   cap_add:
@@ -155,6 +162,13 @@ options:
     description: Run privileged. Never needed for restore; only for apps that need it themselves.
     type: bool
     default: false
+  lock_timeout:
+    description:
+      - Seconds to wait for another run on this host that works on a container of the same O(name) (every state
+        takes a per-host, per-name lock in C(/run/instanton), so that concurrent runs for one name take turns
+        and report what is really there). The task fails with a clear message when the wait runs out.
+    type: int
+    default: 300
 notes:
   - Supports check mode.
 seealso:
@@ -265,10 +279,11 @@ container:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.instanton.platform.plugins.module_utils import container_run, readiness as probes
+from ansible_collections.instanton.platform.plugins.module_utils import container_run, host_lock, readiness as probes
 from ansible_collections.instanton.platform.plugins.module_utils.checkpoint_archive import ArchiveError, read_archive
 from ansible_collections.instanton.platform.plugins.module_utils.image_build import image_flavor
-from ansible_collections.instanton.platform.plugins.module_utils.podman import Podman, PodmanError
+from ansible_collections.instanton.platform.plugins.module_utils.podman import (
+    Podman, PodmanError, container_name_problem, image_name_problem)
 
 
 def archive_image(module, runner):
@@ -300,7 +315,8 @@ def installed_image(module, runner):
 def wanted_image(module, runner):
     """The image (or archive) to run, inspected; fails when it is missing or its flavor cannot honour the options."""
     image = archive_image(module, runner) if module.params["checkpoint_archive"] else installed_image(module, runner)
-    problem = container_run.flavor_problem(module.params, image_flavor(image))
+    flavor = image_flavor(image)
+    problem = container_run.flavor_problem(module.params, flavor) or container_run.seccomp_problem(module.params, flavor)
     if problem:
         module.fail_json(msg=problem)
     return image
@@ -326,6 +342,16 @@ def created(module, runner, existing):
     module.exit_json(changed=True, container=runner.create(image))
 
 
+def name_problem(params):
+    """What is wrong with the container, pod or image name given, or None (checked before podman runs)."""
+    problems = [container_name_problem(params["name"])]
+    if params["pod"] is not None:
+        problems.append(container_name_problem(params["pod"], "pod"))
+    if params["image"] is not None:
+        problems.append(image_name_problem(params["image"], "image"))
+    return next((problem for problem in problems if problem), None)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -334,7 +360,7 @@ def main():
             image=dict(type="str"),
             checkpoint_archive=dict(type="path"),
             ports=dict(type="list", elements="str", default=[]),
-            env=dict(type="dict", default={}),
+            env=dict(type="dict", default={}, no_log=True),
             volumes=dict(type="list", elements="str", default=[]),
             network=dict(type="str"),
             pod=dict(type="str"),
@@ -346,33 +372,42 @@ def main():
             cap_add=dict(type="list", elements="str", default=[]),
             privileged=dict(type="bool", default=False),
             executable=dict(type="str", default="podman"),
+            lock_timeout=dict(type="int", default=300),
         ),
         required_if=[("state", "started", ("image", "checkpoint_archive"), True), ("state", "created", ("image",))],
         mutually_exclusive=[("image", "checkpoint_archive"), ("pod", "ports"), ("pod", "network")],
         supports_check_mode=True,
     )
-    if probes.problem(module.params["readiness"]):
-        module.fail_json(msg=probes.problem(module.params["readiness"]))
+    problem = name_problem(module.params) or probes.problem(module.params["readiness"])
+    if problem:
+        module.fail_json(msg=problem)
     try:
-        podman = Podman(module, module.params["executable"])
-        runner = container_run.Runner(podman, module.params, module.fail_json)
-        existing = podman.container(module.params["name"])
-        state = module.params["state"]
-        if state == "started":
-            started(module, runner, existing)
-        if state == "created":
-            created(module, runner, existing)
-        if existing is None:
-            module.exit_json(changed=False, container={})
-        if state == "absent":
-            if not module.check_mode:
-                podman.remove_container(module.params["name"])
-            module.exit_json(changed=True)
-        if existing["State"]["Running"] and not module.check_mode:
-            podman.run(["stop", module.params["name"]])
-        module.exit_json(changed=existing["State"]["Running"], container=podman.container(module.params["name"]))
+        with host_lock.exclusive("container-" + module.params["name"], module.params["lock_timeout"]):
+            apply_state(module, Podman(module, module.params["executable"]))
+    except host_lock.LockError as error:
+        module.fail_json(msg="nothing was done to container %s: %s" % (module.params["name"], error))
     except PodmanError as error:
         module.fail_json(msg=str(error))
+
+
+def apply_state(module, podman):
+    """Bring the container to the state asked for; the caller holds the container's name lock."""
+    runner = container_run.Runner(podman, module.params, module.fail_json)
+    existing = podman.container(module.params["name"])
+    state = module.params["state"]
+    if state == "started":
+        started(module, runner, existing)
+    if state == "created":
+        created(module, runner, existing)
+    if existing is None:
+        module.exit_json(changed=False, container={})
+    if state == "absent":
+        if not module.check_mode:
+            podman.remove_container(module.params["name"], check=True)
+        module.exit_json(changed=True)
+    if existing["State"]["Running"] and not module.check_mode:
+        podman.run(["stop", module.params["name"]])
+    module.exit_json(changed=existing["State"]["Running"], container=podman.container(module.params["name"]))
 
 
 if __name__ == "__main__":

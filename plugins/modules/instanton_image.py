@@ -148,6 +148,13 @@ options:
     description: Rebuild even when the recorded inputs match.
     type: bool
     default: false
+  lock_timeout:
+    description:
+      - Seconds to wait for another run on this host that builds or removes an image of the same O(name) (both
+        take a per-host, per-name lock in C(/run/instanton)). The task fails with a clear message when the wait
+        runs out.
+    type: int
+    default: 900
 notes:
   - Supports check mode; it reports whether the image would be built.
   - O(flavor=podman) checkpoints from the host with the host's CRIU; O(flavor=generic) and O(flavor=liberty) with the
@@ -240,10 +247,10 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.instanton.platform.plugins.module_utils import (
-    image_generic, image_liberty, image_podman, readiness as probes)
+    host_lock, image_generic, image_liberty, image_podman, readiness as probes)
 from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
     BuildError, fingerprint, recorded_inputs)
-from ansible_collections.instanton.platform.plugins.module_utils.podman import Podman, PodmanError
+from ansible_collections.instanton.platform.plugins.module_utils.podman import Podman, PodmanError, image_name_problem
 
 FLAVORS = {"generic": image_generic, "liberty": image_liberty, "podman": image_podman}
 
@@ -263,7 +270,10 @@ def up_to_date(params, existing, digest):
 def parameter_problem(params):
     """What is wrong with the parameters for the chosen flavor, or None."""
     if params["state"] == "absent":
-        return None
+        return image_name_problem(params["name"])
+    names = image_name_problem(params["name"]) or image_name_problem(params["app_image"], "app_image")
+    if names:
+        return names
     if params["flavor"] == "liberty":
         return image_liberty.phase_problem(params["phase"])
     if not params["readiness"]:
@@ -313,6 +323,7 @@ def main():
             checkpoint_seccomp=dict(type="str", default="unconfined"),
             force=dict(type="bool", default=False),
             executable=dict(type="str", default="podman"),
+            lock_timeout=dict(type="int", default=900),
         ),
         required_if=[("state", "present", ("app_image",))],
         supports_check_mode=True,
@@ -326,10 +337,13 @@ def main():
             problem = image_podman.version_problem(podman.version())
             if problem:
                 module.fail_json(msg=problem)
-        existing = podman.image(module.params["name"])
-        if module.params["state"] == "absent":
-            remove(module, podman, existing)
-        present(module, podman, existing)
+        with host_lock.exclusive("image-" + module.params["name"], module.params["lock_timeout"]):
+            existing = podman.image(module.params["name"])
+            if module.params["state"] == "absent":
+                remove(module, podman, existing)
+            present(module, podman, existing)
+    except host_lock.LockError as error:
+        module.fail_json(msg="nothing was done to image %s: %s" % (module.params["name"], error))
     except (BuildError, PodmanError) as error:
         module.fail_json(msg=str(error))
 

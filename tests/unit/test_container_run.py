@@ -61,8 +61,39 @@ def test_require_restore_uses_the_flavors_switch(flavor, expected):
     assert option_values(args, "--env") == expected
 
 
-def test_missing_seccomp_profile_falls_back_to_the_runtime_default():
-    assert container_run.seccomp_option("/nonexistent/profile.json") == []
+def test_the_runtime_default_profile_only_when_asked_for_by_name():
+    assert container_run.seccomp_option(container_run.RUNTIME_DEFAULT_SECCOMP) == []
+    assert container_run.seccomp_option("/nonexistent/profile.json") == ["--security-opt",
+                                                                         "seccomp=/nonexistent/profile.json"]
+
+
+@pytest.mark.parametrize("content, expected", [
+    (None, "cannot be read"),
+    ("{not json", "is not valid JSON"),
+    ('["a"]', "is not a seccomp profile"),
+])
+def test_a_missing_or_invalid_seccomp_profile_fails_with_the_fix(tmp_path, content, expected):
+    profile = tmp_path / "instanton.json"
+    if content is not None:
+        profile.write_text(content)
+    problem = container_run.seccomp_problem(dict(PARAMS, seccomp_profile=str(profile)), "generic")
+    assert expected in problem and "seccomp_profile: runtime-default" in problem and "seccomp role" in problem
+
+
+def test_valid_profiles_and_explicit_choices_pass(tmp_path):
+    profile = tmp_path / "instanton.json"
+    profile.write_text('{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}')
+    for choice in (str(profile), "unconfined", container_run.RUNTIME_DEFAULT_SECCOMP):
+        assert container_run.seccomp_problem(dict(PARAMS, seccomp_profile=choice), "generic") is None
+    # podman restores its checkpoint images with their own settings.
+    assert container_run.seccomp_problem(dict(PARAMS, seccomp_profile="/nonexistent"), "podman") is None
+
+
+def test_the_last_start_marker_tells_how_the_current_run_started():
+    earlier_run = "instanton: restored pid 42 in 81 ms\n"
+    this_run = "instanton: cold start: criu restore failed: pidfile exists\n"
+    assert container_run.start_outcome(earlier_run + this_run) == (False, "criu restore failed: pidfile exists")
+    assert container_run.start_outcome(this_run + earlier_run) == (True, "81")
 
 
 def test_restore_arguments_for_podman_checkpoint_images_and_archives():
