@@ -56,8 +56,10 @@ def run_role(tmp_path, role, extra_vars):
     return run_playbook(playbook, extra_vars)
 
 
-def run_playbook(playbook, extra_vars, inventory=None, check=False):
+def run_playbook(playbook, extra_vars, inventory=None, check=False, verbosity=None):
     command = [str(BIN / "ansible-playbook"), str(playbook), "-e", json.dumps(extra_vars)]
+    if verbosity:
+        command.append(verbosity)
     if inventory:
         command += ["-i", str(inventory)]
     if check:

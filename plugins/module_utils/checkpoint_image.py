@@ -76,9 +76,10 @@ class BuildContext(object):
         try:
             os.link(archive, target)
         except OSError:
-            # Another file system: copy, keeping checkpoint data private.
-            shutil.copyfile(archive, target)
-            os.chmod(target, 0o600)
+            # Another file system: copy into a file that is 0600 from its creation (checkpoint data).
+            with open(archive, "rb") as source:
+                with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as copy:
+                    shutil.copyfileobj(source, copy, 1 << 20)
         self.containerfile = os.path.join(self.directory, "Containerfile")
         with open(self.containerfile, "w") as handle:
             # ADD unpacks a local tar (plain, gzip or zstd) into the image, as CRI-O expects.

@@ -99,9 +99,11 @@ if [ "${#PRE_CHECKPOINT[@]}" -gt 0 ]; then
   sleep 1
 fi
 echo "instanton: app ready (pid $pid), checkpointing"
-readlink "/proc/$pid/fd/1" > "$dir/stdout-pipe"
-if ! criu dump --tree "$pid" --images-dir "$dir" --unprivileged --network-lock skip \
-     --tcp-close --file-locks --log-file "$dir/dump.log" -v4; then
+# What CRIU writes holds the app's memory: 0600 from the start (umask only for CRIU's
+# own process; the app keeps its umask, which CRIU saves and restores).
+(umask 077; readlink "/proc/$pid/fd/1" > "$dir/stdout-pipe")
+if ! (umask 077; exec criu dump --tree "$pid" --images-dir "$dir" --unprivileged --network-lock skip \
+     --tcp-close --file-locks --log-file "$dir/dump.log" -v4); then
   fail "criu dump: $(grep -E 'Error|error' "$dir/dump.log" | tail -n 3 | tr '\n' ' ')"
 fi
 rm -f "$dir/dump.log"
@@ -151,11 +153,12 @@ started=$(date +%s%N)
 # Bounded: CRIU 4.2.1 spins instead of failing on some damaged checkpoints
 # (truncated page files), and a hung restore must still fall back.
 restore_timeout=${INSTANTON_RESTORE_TIMEOUT:-30}
-timeout --kill-after=2 "$restore_timeout" \
+# umask: the stats CRIU writes into $dir are 0600 like the rest (the app gets its own back).
+(umask 077; exec timeout --kill-after=2 "$restore_timeout" \
   criu restore --images-dir "$dir" --unprivileged --tcp-close --file-locks \
   --restore-detached --pidfile /run/instanton-app.pid \
   --inherit-fd "fd[1]:$(cat "$dir/stdout-pipe")" \
-  --log-file "$restore_log" -v1 2>>"$restore_log"
+  --log-file "$restore_log" -v1 2>>"$restore_log")
 status=$?
 if [ "$status" != 0 ]; then
   clear_partial_restore
