@@ -79,7 +79,7 @@ options:
   env:
     description:
       - Environment variables.
-      - Their values are treated as secrets (C(no_log)): they never appear in the task's result, warnings or
+      - Their values are treated as secrets (C(no_log)) and never appear in the task's result, warnings or
         invocation, at any verbosity; in the returned RV(container) they are masked.
     type: dict
     default: {}

@@ -106,17 +106,19 @@ def test_env_values_never_appear_in_the_output(image, tmp_path, verbosity):
 
 def test_concurrent_starts_of_one_name_end_with_one_container_and_truthful_results(image):
     name = "itest-race-%s" % RUN_ID
-    args = start_args(name, ports=["127.0.0.1:19301:8080"])
-    with ThreadPoolExecutor(3) as pool:
-        results = list(pool.map(lambda _: module("instanton_container", args), range(3)))
-    present = [line.split() for line in containers() if line.endswith(" " + name)]
-    assert len(present) == 1, present
-    succeeded = [result for result in results if not result.get("failed")]
-    assert succeeded, [result.get("msg") for result in results]
-    existing = json.loads(ssh("podman container inspect %s" % name))[0]
-    for result in succeeded:
-        assert result["container"]["Id"] == existing["Id"]
-    assert sum(1 for result in succeeded if result["changed"]) == 1
+    # First three starts from nothing, then twice three that each replace it (new options): without a
+    # lock on the name, one run can remove the container another is about to report.
+    for env in ({}, {"ROUND": "2"}, {"ROUND": "3"}):
+        args = start_args(name, ports=["127.0.0.1:19301:8080"], env=env)
+        with ThreadPoolExecutor(3) as pool:
+            results = list(pool.map(lambda _: module("instanton_container", args), range(3)))
+        present = [line for line in containers() if line.endswith(" " + name)]
+        assert len(present) == 1, present
+        succeeded = [result for result in results if not result.get("failed")]
+        assert succeeded, [result.get("msg") for result in results]
+        existing = json.loads(ssh("podman container inspect %s" % name))[0]
+        assert [result["container"]["Id"] for result in succeeded] == [existing["Id"]] * len(succeeded)
+        assert sum(1 for result in succeeded if result["changed"]) == 1
 
 
 def logs_of_current_run(name):
@@ -165,3 +167,14 @@ def test_a_failed_build_leaves_nothing_behind(image, flavor):
                                         "readiness": {"type": "tcp", "port": 9, "timeout": 15}})
     assert result.get("failed"), result
     assert host_objects() == before
+
+
+@pytest.mark.parametrize("profile, expected", [
+    ("/etc/containers/seccomp.d/itest-missing.json", "cannot be read"),
+    ("/etc/hostname", "is not valid JSON"),
+])
+def test_a_missing_or_invalid_seccomp_profile_fails_with_the_fix(image, profile, expected):
+    before = containers()
+    result = module("instanton_container", start_args("itest-seccomp-%s" % RUN_ID, seccomp_profile=profile))
+    assert result.get("failed") and expected in result["msg"] and "runtime-default" in result["msg"], result
+    assert containers() == before
