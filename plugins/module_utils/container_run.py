@@ -9,7 +9,6 @@ __metaclass__ = type
 
 import hashlib
 import json
-import os
 import re
 import time
 

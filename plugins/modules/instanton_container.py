@@ -81,6 +81,8 @@ options:
       - Environment variables.
       - Their values are treated as secrets (C(no_log)) and never appear in the task's result, warnings or
         invocation, at any verbosity; in the returned RV(container) they are masked.
+      - Ansible masks a C(no_log) value wherever it appears in the result, so a short value (C(1), C(true)) also
+        masks that text elsewhere in RV(container), IDs included.
     type: dict
     default: {}
   volumes:
