@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from ansible_collections.instanton.platform.plugins.module_utils import host_lock
 from ansible_collections.instanton.platform.plugins.module_utils.podman import (
     container_name_problem, image_name_problem)
 
@@ -76,4 +77,17 @@ def test_instanton_container_refuses_bad_names_before_podman_runs(tmp_path, args
 def test_instanton_image_refuses_bad_names_before_podman_runs(tmp_path, args, expected):
     result, podman_ran = run_module("instanton_image", args, tmp_path)
     assert result["failed"] and expected in result["msg"]
+    assert not podman_ran
+
+
+@pytest.mark.parametrize("module, args, what", [
+    ("instanton_container", {"image": "localhost/app:1"}, "container"),
+    ("instanton_image", {"state": "absent"}, "image"),
+])
+def test_a_name_held_by_another_run_fails_after_lock_timeout(tmp_path, module, args, what):
+    name = "itest-held-%d" % os.getpid()
+    name = name if what == "container" else "localhost/%s:1" % name
+    with host_lock.exclusive("%s-%s" % (what, name), 5):
+        result, podman_ran = run_module(module, dict(args, name=name, lock_timeout=1), tmp_path)
+    assert result["failed"] and result["msg"].startswith("nothing was done to %s %s: another run" % (what, name))
     assert not podman_ran
