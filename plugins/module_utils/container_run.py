@@ -212,23 +212,23 @@ class Runner(object):
         if check is None:
             return lambda: start_outcome(self.logs())[0] is not None
         if check["type"] == "log":
-            return lambda: readiness.log_matches(self.logs(), check["pattern"])
+            return lambda: readiness.log_matches(self.logs, check["pattern"])
         endpoint = host_endpoint(container, check["port"])
         if endpoint is None:
             self.fail("no published port or address reaches port %d of the container" % check["port"])
         if check["type"] == "tcp":
             return lambda: readiness.tcp_open(endpoint)
-        url = "http://%s:%d%s" % (endpoint[0], endpoint[1], check["path"])
+        url = readiness.http_url(endpoint[0], endpoint[1], check["path"])
         return lambda: readiness.http_ok(url)
 
-    def outcome(self, container, image):
-        """(restored, detail); waits briefly for the marker, which conmon may log after the first answer."""
+    def outcome(self, container, image, wait=5):
+        """(restored, detail); waits up to `wait` s for the marker, which conmon may log after the first answer."""
         flavor = image_flavor(image)
         if flavor is None:
             return False, "the image is not an InstantOn image (no %s label)" % FLAVOR_LABEL
         if flavor == "podman":
             return self.podman_restore or (bool(container["State"].get("Restored")), "not restored by podman")
-        deadline = time.time() + 5
+        deadline = time.time() + wait
         while True:
             restored, detail = start_outcome(self.logs())
             if restored is not None or time.time() > deadline:
@@ -248,10 +248,18 @@ class Runner(object):
         self.fail_json(msg="%s\ncontainer log (last lines):\n%s" % (message, last_lines(self.logs())))
 
     def result(self, container, image, start_ms=None, start_command=None):
-        restored, detail = self.outcome(container, image)
-        found = dict(container=container, restored=bool(restored), start_ms=start_ms, start_command=start_command)
+        return dict(self.report(container, image, wait=5), start_ms=start_ms, start_command=start_command)
+
+    def report(self, container, image, wait=0):
+        """How a container started, from its log as it is now (instanton_container_info) or once the marker
+        came. podman restores a checkpoint image into a container of the app image: State.Restored says so."""
+        if image_flavor(image) is None and container["State"].get("Restored"):
+            image = {"Annotations": {CHECKPOINT_NAME_ANNOTATION: container.get("Name") or "restored"}}
+        restored, detail = self.outcome(container, image, wait)
+        found = dict(container=container, restored=bool(restored))
         if restored:
-            found["criu_restore_ms"] = int(detail) if detail and detail.isdigit() else None
+            if detail and detail.isdigit():
+                found["criu_restore_ms"] = int(detail)
         else:
             found["fallback_reason"] = detail
         return found

@@ -81,9 +81,7 @@ def main():
             module.exit_json(changed=False, exists=False)
         image = podman.image(container["Image"]) or {}
         runner = container_run.Runner(podman, module.params, module.fail_json)
-        found = runner.result(container, image)
-        found.pop("start_ms")
-        module.exit_json(changed=False, exists=True, **found)
+        module.exit_json(changed=False, exists=True, **runner.report(container, image))
     except PodmanError as error:
         module.fail_json(msg=str(error))
 
