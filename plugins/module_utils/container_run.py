@@ -14,7 +14,7 @@ import re
 import time
 
 from ansible_collections.instanton.platform.plugins.module_utils import (
-    host_lock, instanton_scripts as scripts, podman_api, readiness)
+    criu_errors as criu_causes, host_lock, instanton_scripts as scripts, podman_api, readiness)
 from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
     CHECKPOINT_NAME_ANNOTATION, FLAVOR_LABEL, image_flavor, last_lines)
 from ansible_collections.instanton.platform.plugins.module_utils.image_liberty import DISABLE_RECOVERY_ENV
@@ -152,6 +152,16 @@ def criu_errors(podman_error):
     return " ".join(errors[-2:])
 
 
+def restore_error(reason):
+    """Why CRIU's restore failed (criu_errors.classify), when the fallback reason carries CRIU's errors."""
+    return criu_causes.classify("restore", reason) if reason else None
+
+
+def restore_error_result(reason):
+    found = restore_error(reason)
+    return {"criu_error": found} if found else {}
+
+
 def host_endpoint(container, container_port):
     """(address, port) to reach the container's port from the host: a published port, else its IP."""
     network = container.get("NetworkSettings") or {}
@@ -244,8 +254,8 @@ class Runner(object):
                                    % LIBERTY_RESTORE_LOG], check=False)[:2]
         return " ".join(out.split()) if rc == 0 else ""
 
-    def fail(self, message):
-        self.fail_json(msg="%s\ncontainer log (last lines):\n%s" % (message, last_lines(self.logs())))
+    def fail(self, message, **extra):
+        self.fail_json(msg="%s\ncontainer log (last lines):\n%s" % (message, last_lines(self.logs())), **extra)
 
     def result(self, container, image, start_ms=None, start_command=None):
         return dict(self.report(container, image, wait=5), start_ms=start_ms, start_command=start_command)
@@ -262,6 +272,9 @@ class Runner(object):
                 found["criu_restore_ms"] = int(detail)
         else:
             found["fallback_reason"] = detail
+            criu_error = restore_error(detail)
+            if criu_error:
+                found["criu_error"] = criu_error
         return found
 
     def timeout(self):
@@ -308,7 +321,8 @@ class Runner(object):
         reason = " ".join(filter(None, ["podman container restore failed: %s" % last_lines(out + err, 3),
                                         criu_errors(out + err)]))
         if self.params["require_restore"]:
-            self.fail_json(msg="the checkpoint was not restored and require_restore is set: %s" % reason)
+            self.fail_json(msg="the checkpoint was not restored and require_restore is set: %s" % reason,
+                           **restore_error_result(reason))
         self.podman_restore = (False, reason)
         self.podman.remove_container(self.params["name"])
         app_image = ((image.get("Annotations") or {}).get(ROOTFS_IMAGE_ANNOTATION))
@@ -339,7 +353,8 @@ class Runner(object):
             restored, detail = start_outcome(self.logs())
             # Liberty has no marker for "restore failed, recovery disabled": it just exits.
             if self.params["require_restore"] and not restored and (restored is False or not self.running()):
-                self.fail("the checkpoint was not restored and require_restore is set: %s" % (detail or "the container exited"))
+                self.fail("the checkpoint was not restored and require_restore is set: %s" % (detail or "the container exited"),
+                          **restore_error_result(detail))
             state = "is still not ready after %ds" % self.timeout() if self.running() else "exited before it was ready"
             self.fail("container %s %s (it is left in place for inspection)" % (name, state))
         return self.podman.container(name), int(round((time.time() - started) * 1000)), command

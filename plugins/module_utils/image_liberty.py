@@ -77,7 +77,7 @@ def build_with_containerfile(podman, app_image, params, found_labels):
         # --layers=false: a failed RUN leaves no intermediate image behind.
         run_step(podman, ["build", "--pull=never", "--layers=false", "--force-rm", "--tag", params["name"]]
                  + checkpoint_options(params["checkpoint_seccomp"]) + [context],
-                 "podman build with RUN checkpoint.sh %s" % params["phase"])
+                 "podman build with RUN checkpoint.sh %s" % params["phase"], criu_phase="dump")
     finally:
         shutil.rmtree(context, ignore_errors=True)
 
@@ -87,7 +87,7 @@ def build_with_run_and_commit(podman, app_image, params, found_labels):
         checkpoint = scratch.container("checkpoint")
         run_step(podman, ["run", "--name", checkpoint, "--env", "%s=%s" % (CHECKPOINT_ENV, params["phase"])]
                  + checkpoint_options(params["checkpoint_seccomp"]) + [app_image["Id"]],
-                 "the checkpoint run (%s=%s)" % (CHECKPOINT_ENV, params["phase"]))
+                 "the checkpoint run (%s=%s)" % (CHECKPOINT_ENV, params["phase"]), criu_phase="dump")
         run_step(podman, ["commit", "--quiet"] + change_options(commit_changes(app_image, found_labels))
                  + [checkpoint, params["name"]], "podman commit")
 

@@ -96,7 +96,7 @@ def export_checkpoint(podman, container, export):
     os.close(descriptor)
     try:
         run_step(podman, ["container", "checkpoint"] + export_arguments(export, temporary) + [container],
-                 "podman container checkpoint --export")
+                 "podman container checkpoint --export", criu_phase="dump")
         os.chmod(temporary, 0o600)
         os.rename(temporary, os.path.abspath(export["path"]))
     finally:
@@ -104,8 +104,8 @@ def export_checkpoint(podman, container, export):
             os.remove(temporary)
 
 
-def raise_build_error(msg):
-    raise BuildError(msg)
+def raise_build_error(msg, criu_error=None):
+    raise BuildError(msg, criu_error)
 
 
 def wait_until_ready(podman, container, readiness):
@@ -127,5 +127,5 @@ def build(podman, app_image, params, digest):
         if params["export"]:
             export_checkpoint(podman, container, params["export"])
         run_step(podman, ["container", "checkpoint", "--create-image", params["name"], container],
-                 "podman container checkpoint --create-image")
+                 "podman container checkpoint --create-image", criu_phase="dump")
     return podman.image(params["name"])

@@ -145,6 +145,17 @@ def test_run_step_names_the_failed_step():
         image_build.run_step(FailingPodman(), ["commit"], "podman commit")
 
 
+def test_a_failed_checkpoint_step_says_why_criu_failed():
+    class FailingDump(object):
+        def run(self, args, check=True):
+            return 1, "", ("instanton: checkpoint failed: criu dump: (00.01) Error (criu/sockets.c:452): sockets: "
+                           "Can't get 1:16 opt: Operation not supported\n")
+    with pytest.raises(image_build.BuildError) as raised:
+        image_build.run_step(FailingDump(), ["run"], "the checkpoint step", criu_phase="dump")
+    assert raised.value.criu_error["phase"] == "dump"
+    assert raised.value.criu_error["cause"] == "criu_too_old_for_kernel"
+
+
 def test_export_path_problems_are_found_before_a_build(tmp_path):
     assert image_podman.export_path_problem(str(tmp_path / "new" / "dir" / "app.tar.zst")) is None
     assert "is a directory" in image_podman.export_path_problem(str(tmp_path))
