@@ -1,4 +1,9 @@
 """readiness: what a check needs; wait_until probes often and asks podman whether the container still runs seldom."""
+import http.server
+import socket
+import socketserver
+import threading
+
 from ansible_collections.instanton.platform.plugins.module_utils import readiness
 
 
@@ -41,11 +46,7 @@ def test_problem_names_what_is_wrong_with_a_readiness_check():
 
 
 def serve_ok(address, family):
-    """A real HTTP server answering 200 on address, in a thread; its port."""
-    import http.server
-    import socketserver
-    import threading
-
+    """A real HTTP server answering 200 on address, in a thread."""
     class Server(socketserver.TCPServer):
         address_family = family
         allow_reuse_address = True
@@ -64,7 +65,6 @@ def serve_ok(address, family):
 
 
 def test_http_probe_of_loopback_ignores_the_proxy_environment(monkeypatch):
-    import socket
     server = serve_ok("127.0.0.1", socket.AF_INET)
     try:
         # A proxy that refuses every connection: a probe that used it would never see the 200.
@@ -78,7 +78,6 @@ def test_http_probe_of_loopback_ignores_the_proxy_environment(monkeypatch):
 
 
 def test_http_probe_of_ipv6_loopback():
-    import socket
     server = serve_ok("::1", socket.AF_INET6)
     try:
         url = readiness.http_url("::1", server.server_address[1], "/")
