@@ -20,7 +20,7 @@ APPS = [
 # "print-stats": `podman container restore --print-stats`), and where CRIU writes its
 # own restore statistics in the container (podman's --print-stats carries them).
 FLAVORS = {
-    "generic": {"module_args": {"criu_apt_suite": "sid"}, "stats": "marker", "apps": ["python-app", "jvm-app"],
+    "generic": {"module_args": {}, "stats": "marker", "apps": ["python-app", "jvm-app"],
                 "stats_file": "/instanton/checkpoint/stats-restore"},
     "liberty": {"module_args": {}, "stats": "liberty", "apps": ["liberty-standin"],
                 "stats_file": "/opt/ol/wlp/output/defaultServer/workarea/checkpoint/image/stats-restore"},

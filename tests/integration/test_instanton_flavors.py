@@ -25,7 +25,7 @@ PORTS = itertools.count(19100)
 JVM_ANSWER = '"entries": 2000000'
 # flavor -> (app image, build parameters, app port, checkpoint directory in the image)
 FLAVORS = {
-    "generic": (JVM_APP, {"criu_apt_suite": "sid", "readiness": {"type": "http", "port": 8080}},
+    "generic": (JVM_APP, {"readiness": {"type": "http", "port": 8080}},
                 8080, "/instanton/checkpoint"),
     "liberty": (LIBERTY_STANDIN, {"phase": "afterAppStart", "method": "build"},
                 9080, "/opt/ol/wlp/output/defaultServer/workarea/checkpoint/image"),
