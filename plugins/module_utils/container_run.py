@@ -17,6 +17,7 @@ from ansible_collections.instanton.platform.plugins.module_utils import (
     criu_errors as criu_causes, host_lock, instanton_scripts as scripts, podman_api, readiness)
 from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
     CHECKPOINT_NAME_ANNOTATION, FLAVOR_LABEL, image_flavor, last_lines)
+from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import ns_last_pid_options
 from ansible_collections.instanton.platform.plugins.module_utils.image_liberty import DISABLE_RECOVERY_ENV
 
 # Restore needs exactly these two; checkpoint-only SYS_PTRACE is never granted.
@@ -130,7 +131,8 @@ def run_arguments(params, flavor=None, command=("run", "--detach")):
     if params["pod"]:
         args += ["--pod", params["pod"]]
     args += ["--label", "%s=%s" % (CONFIG_LABEL, config_digest(params))]
-    return args + [params["image"]]
+    # Without clone3, CRIU restores PIDs through ns_last_pid (host_facts' run_options).
+    return args + ns_last_pid_options(os.uname()[2]) + [params["image"]]
 
 
 def config_digest(params):

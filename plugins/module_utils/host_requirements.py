@@ -306,6 +306,13 @@ def run_options(facts):
     return [] if clone3_available(facts) else list(NS_LAST_PID_RUN_OPTIONS)
 
 
+def ns_last_pid_options(kernel_release):
+    """run_options for a host known by its kernel release, as the image and container modules know it:
+    the ns_last_pid volume where the kernel has no clone3 (RHEL 8). (runc older than 1.1.3 also lacks
+    it, but cannot mount ns_last_pid either: the preflight fails such a host.)"""
+    return run_options({"kernel_release": kernel_release})
+
+
 def smoke_reason(smoke):
     if not smoke or smoke.get("passed") is not False:
         return None

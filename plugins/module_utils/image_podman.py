@@ -19,6 +19,7 @@ import tempfile
 import time
 
 from ansible_collections.instanton.platform.plugins.module_utils import container_run
+from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import ns_last_pid_options
 from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
     CHECKPOINT_NAME_PREFIX, BuildError, Scratch, app_command, run_step)
 
@@ -51,7 +52,8 @@ def version_problem(version):
 
 
 def run_arguments(container, app_image, command):
-    args = ["run", "--detach", "--name", container]
+    # Without clone3 the restore needs ns_last_pid, and podman restores with the checkpointed settings.
+    args = ["run", "--detach", "--name", container] + ns_last_pid_options(os.uname()[2])
     if command:
         args += ["--entrypoint", json.dumps(list(command))]
     return args + [app_image["Id"]]

@@ -241,3 +241,9 @@ def test_vmsplice_is_among_the_syscalls_a_restore_profile_must_allow():
         {"names": [name for name in hr.CRIU_SYSCALLS if name != "vmsplice"], "action": "SCMP_ACT_ALLOW"},
         {"names": ["vmsplice"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
     assert hr.seccomp_not_allowed(profile) == ["vmsplice"]
+
+
+def test_rhel_8_6_kernel_alone_gives_the_ns_last_pid_volume_the_modules_apply():
+    facts = load("rhel-8.6")
+    assert hr.ns_last_pid_options(facts["kernel_release"]) == hr.evaluate(facts)["run_options"] == NS_LAST_PID_VOLUME
+    assert hr.ns_last_pid_options(load("debian-13-criu-4.2.1")["kernel_release"]) == []
