@@ -112,8 +112,13 @@ if command -v cc >/dev/null; then
 elif command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get -q -o Acquire::Check-Valid-Until=false update
-  apt-get install -y -q --no-install-recommends tcc libc6-dev
-  compiler=tcc
+  # tcc is one small package, on the architectures it supports (x86, arm, riscv64); gcc elsewhere.
+  if apt-get install -y -q --no-install-recommends tcc libc6-dev; then
+    compiler=tcc
+  else
+    apt-get install -y -q --no-install-recommends gcc libc6-dev
+    compiler=gcc
+  fi
 elif command -v dnf >/dev/null; then
   dnf install -y gcc glibc-devel
   compiler=gcc
