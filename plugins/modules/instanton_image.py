@@ -121,11 +121,11 @@ options:
         default: 120
   criu_apt_suite:
     description:
-      - For Debian-based app images, the apt suite CRIU comes from, pinned at low priority (for example C(sid)):
-        an override; without it the image gets the CRIU the host's kernel needs.
+      - For Debian-based app images, the apt suite CRIU comes from, pinned at low priority (for example C(sid)).
+        An override; without it the image gets the CRIU the host's kernel needs.
       - Empty chooses from the collection's CRIU-for-kernel table (the one the C(criu) role and the preflight
-        read; kernels 6.13 and later need CRIU 4.1, 6.16 and later 4.2): the base image distribution's own CRIU
-        when it is new enough, else (Debian) CRIU from sid pinned low. A kernel newer than the table knows gets
+        read; kernels 6.13 and later need CRIU 4.1, 6.16 and later 4.2). That is the base image distribution's own
+        CRIU when it is new enough, else (Debian) CRIU from sid pinned low. A kernel newer than the table knows gets
         the newest CRIU and a warning naming the kernel. The build fails when the image's CRIU is too old.
     type: str
     default: ""
