@@ -24,6 +24,10 @@ CAUSES = (
      "the app holds an io_uring instance, which CRIU cannot dump: keep io_uring away from it at checkpoint time "
      "(the generic flavor preloads a shim that does so for libuv apps such as Node.js; others: the app's own "
      "switch)"),
+    ("mptcp",
+     re.compile(r"Unsupported proto 262|multipathtcp=0"),
+     "the app has a Multipath TCP socket (Go 1.24+ listens with MPTCP by default), which CRIU cannot dump: "
+     "GODEBUG=multipathtcp=0 for the checkpoint (the generic flavor's checkpoint step sets it)"),
     ("established_tcp",
      re.compile(r"[Cc]onnected TCP socket|consider using --tcp-established|TCP connection is established"),
      "the app had an open TCP connection: close client connections before the checkpoint, or checkpoint with "

@@ -149,8 +149,10 @@ mkdir -p "$dir" && chmod 0700 /instanton "$dir"
 exec 3> >(exec tee "$log")
 # Drop what only CRIU needs: a restored process cannot get back capabilities
 # the restoring container does not hold.
-# LD_PRELOAD: no io_uring for the app (see NO_IO_URING_SOURCE).
+# LD_PRELOAD: no io_uring for the app (see NO_IO_URING_SOURCE). GODEBUG: Go 1.24+ listens with
+# Multipath TCP, which CRIU cannot dump ("Unsupported proto 262"); the last setting wins.
 LD_PRELOAD=/usr/local/lib/instanton/no-io-uring.so${LD_PRELOAD:+:$LD_PRELOAD} \
+GODEBUG=${GODEBUG:+$GODEBUG,}multipathtcp=0 \
   setsid setpriv --bounding-set -checkpoint_restore,-sys_ptrace,-setpcap -- \
   "${APP_COMMAND[@]}" >&3 2>&3 </dev/null &
 pid=$!

@@ -233,7 +233,7 @@ built:
 criu_error:
   description:
     - Why CRIU's dump failed, when the checkpoint step failed on it. C(cause) is one of C(criu_too_old_for_kernel),
-      C(io_uring), C(established_tcp), C(seccomp), C(pid_in_use), C(external_mount_missing), C(missing_capability)
+      C(io_uring), C(mptcp), C(established_tcp), C(seccomp), C(pid_in_use), C(external_mount_missing), C(missing_capability)
       or C(unknown) (then C(log_excerpt) is CRIU's first Error line); C(hint) says what to do.
   returned: when a dump failed
   type: dict

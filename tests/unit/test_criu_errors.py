@@ -12,6 +12,9 @@ RECORDED = [
     ("dump", "(00.021034) Unknown shit 600 (anon_inode:[io_uring])\n"
              "(00.021040) Error (criu/proc_parse.c:760): Can't open 45's mapfile link 7f3c2a000000: "
              "No such device or address\n", "io_uring"),
+    ("dump", "(00.119475) Error (criu/sk-inet.c:137): inet: Unsupported proto 262 for socket 74b57\n"
+             "(00.119476) Error (criu/sk-inet.c:139): inet: For Go programs, consider using "
+             "\"GODEBUG=multipathtcp=0\" to disable MPTCP\n", "mptcp"),
     ("dump", "(00.030000) Error (criu/sk-inet.c:199): inet: Connected TCP socket, consider using --tcp-established "
              "option.\n", "established_tcp"),
     ("dump", "(00.004000) Error (compel/src/lib/infect.c:398): suspending seccomp failed: Operation not permitted\n",
