@@ -19,7 +19,8 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import ns_last_pid_options
+from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import (
+    NS_LAST_PID, ns_last_pid_options)
 from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
     APP_IMAGE_LABEL, CHECKPOINT_CAPABILITIES, Scratch, change_options, label_changes, labels, run_step)
 
@@ -46,7 +47,7 @@ def method_problem(method, kernel_release):
     if method == "build" and ns_last_pid_options(kernel_release):
         return ("kernel %s has no clone3 for CRIU to choose PIDs with, and a checkpoint inside podman build cannot "
                 "get %s: use method: run (podman run with that volume, then podman commit)"
-                % (kernel_release, ns_last_pid_options(kernel_release)[1].split(":")[0]))
+                % (kernel_release, NS_LAST_PID))
     return None
 
 
