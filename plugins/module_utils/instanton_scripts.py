@@ -188,7 +188,9 @@ echo "instanton: app ready (pid $pid), checkpointing"
 # CRIU cannot dump io_uring ("Can't open PID's mapfile link"): say which process holds one.
 for proc in /proc/[0-9]*; do
   if grep -qs 'anon_inode:\[io_uring\]' "$proc/maps" || ls -l "$proc/fd" 2>/dev/null | grep -q 'anon_inode:\[io_uring\]'; then
-    fail "pid ${proc#/proc/} ($(cat "$proc/comm" 2>/dev/null)) holds an io_uring instance (anon_inode:[io_uring]), which CRIU cannot dump; the app must run without io_uring (the image's no-io-uring LD_PRELOAD shim covers libuv apps such as Node.js)"
+    fail "pid ${proc#/proc/} ($(cat "$proc/comm" 2>/dev/null)) holds an io_uring instance" \
+      "(anon_inode:[io_uring]), which CRIU cannot dump; the app must run without io_uring" \
+      "(the image's no-io-uring LD_PRELOAD shim covers libuv apps such as Node.js)"
   fi
 done
 readlink "/proc/$pid/fd/1" > "$dir/stdout-pipe"
