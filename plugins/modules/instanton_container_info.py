@@ -54,8 +54,9 @@ criu_restore_ms:
 criu_error:
   description:
     - Why CRIU's restore failed, when the fallback reason carries CRIU's errors. C(cause) is one of
-      C(criu_too_old_for_kernel), C(io_uring), C(mptcp), C(established_tcp), C(seccomp), C(pid_in_use), C(external_mount_missing), C(missing_capability) or C(unknown) (then C(log_excerpt) is CRIU's
-      first Error line); C(hint) says what to do.
+      C(criu_too_old_for_kernel), C(io_uring), C(mptcp), C(established_tcp), C(seccomp), C(pid_in_use),
+      C(external_mount_missing), C(missing_capability) or C(unknown) (then C(log_excerpt) is CRIU's first Error
+      line); C(hint) says what to do.
   returned: when a restore failed on CRIU
   type: dict
   sample: {"phase": "restore", "cause": "seccomp", "hint": "a seccomp filter is in the way ...",
