@@ -13,6 +13,13 @@ APPS = [
      "pre_checkpoint": ["sh", "-c", 'jcmd "$APP_PID" GC.run']},
     # The JVM sample inside the Open Liberty STAND-IN (samples/liberty-standin), for the liberty flavor.
     {"name": "liberty-standin", "port": 9080, "path": "/", "expect": "\"status\": \"ok\"", "goal_ratio": 0.10},
+    # Services nobody here wrote (generic flavor, as tests/integration/test_third_party_services.py makes them).
+    {"name": "node-app", "port": 8080, "path": "/", "expect": '"app":"node"', "goal_ratio": 0.20},
+    {"name": "go-app", "port": 8080, "path": "/", "expect": '"app": "go"', "goal_ratio": 0.20},
+    # "prepare": run on the controller before the sample is built (the lab's hosts cannot reach PyPI).
+    {"name": "pypi-app", "port": 8080, "path": "/", "expect": '"app":"gunicorn"', "goal_ratio": 0.20,
+     "prepare": "fetch-wheels"},
+    {"name": "tomcat-app", "port": 8080, "path": "/examples/", "expect": "Apache Tomcat Examples", "goal_ratio": 0.05},
 ]
 
 # Each flavor: instanton_image arguments beyond name/app_image/readiness, how a start
@@ -20,7 +27,8 @@ APPS = [
 # "print-stats": `podman container restore --print-stats`), and where CRIU writes its
 # own restore statistics in the container (podman's --print-stats carries them).
 FLAVORS = {
-    "generic": {"module_args": {"criu_apt_suite": "sid"}, "stats": "marker", "apps": ["python-app", "jvm-app"],
+    "generic": {"module_args": {}, "stats": "marker",
+                "apps": ["python-app", "jvm-app", "node-app", "go-app", "pypi-app", "tomcat-app"],
                 "stats_file": "/instanton/checkpoint/stats-restore"},
     "liberty": {"module_args": {}, "stats": "liberty", "apps": ["liberty-standin"],
                 "stats_file": "/opt/ol/wlp/output/defaultServer/workarea/checkpoint/image/stats-restore"},

@@ -128,8 +128,10 @@ def instanton_image(app, flavor):
 def build(host, pairs):
     """Sample app images (sample_app.yml), then InstantOn images (instanton_image); build seconds."""
     built = {}
-    for name in sorted({app["name"] for app, _ in pairs}):
-        playbook(host, REPO / "playbooks" / "sample_app.yml", {"instanton_hosts": host[0], "sample_app": name})
+    for app in sorted({app["name"]: app for app, _ in pairs}.values(), key=lambda app: app["name"]):
+        if app.get("prepare"):
+            subprocess.run([str(REPO / "samples" / app["name"] / app["prepare"]), str(BIN / "pip")], check=True)
+        playbook(host, REPO / "playbooks" / "sample_app.yml", {"instanton_hosts": host[0], "sample_app": app["name"]})
     for app, flavor in pairs:
         args = dict(apps.FLAVORS[flavor]["module_args"], name=instanton_image(app, flavor), app_image=app_image(app),
                     readiness={"type": "http", "port": app["port"], "path": app["path"]},

@@ -93,3 +93,17 @@ def lab_copy_from(host, remote, local):
     options, target = lab_host_ssh(host)
     subprocess.run(["scp", "-q"] + options + ["%s:%s" % (target, remote), str(local)],
                    check=True, timeout=600)
+
+
+def build_samples(host, samples):
+    """The sample apps' images on a lab host (sample_app.yml builds what is missing or changed)."""
+    for sample in samples:
+        done = run_playbook(REPO / "playbooks" / "sample_app.yml", {"instanton_hosts": host, "sample_app": sample},
+                            inventory=LAB_INVENTORY)
+        assert done.returncode == 0, done.stdout[-3000:]
+
+
+def keep_measured(request, path, measured):
+    """Write what a session measured (a dict the tests fill) to path when the session ends."""
+    request.addfinalizer(lambda: path.parent.mkdir(parents=True, exist_ok=True)
+                         or path.write_text(json.dumps(measured, indent=2, sort_keys=True) + "\n"))

@@ -9,13 +9,15 @@ __metaclass__ = type
 
 import hashlib
 import json
+import os
 import re
 import time
 
 from ansible_collections.instanton.platform.plugins.module_utils import (
-    host_lock, instanton_scripts as scripts, podman_api, readiness)
+    criu_errors as criu_causes, host_lock, instanton_scripts as scripts, podman_api, readiness)
 from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
     CHECKPOINT_NAME_ANNOTATION, FLAVOR_LABEL, image_flavor, last_lines)
+from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import ns_last_pid_options
 from ansible_collections.instanton.platform.plugins.module_utils.image_liberty import DISABLE_RECOVERY_ENV
 
 # Restore needs exactly these two; checkpoint-only SYS_PTRACE is never granted.
@@ -153,7 +155,8 @@ def run_arguments(params, flavor=None, command=("run", "--detach")):
     if params["pod"]:
         args += ["--pod", params["pod"]]
     args += ["--label", "%s=%s" % (CONFIG_LABEL, config_digest(params))]
-    return args + [params["image"]]
+    # Without clone3, CRIU restores PIDs through ns_last_pid (host_facts' run_options).
+    return args + ns_last_pid_options(os.uname()[2]) + [params["image"]]
 
 
 def config_digest(params):
@@ -173,6 +176,16 @@ def criu_errors(podman_error):
     except (AttributeError, IOError, OSError):
         return ""
     return " ".join(errors[-2:])
+
+
+def restore_error(reason):
+    """Why CRIU's restore failed (criu_errors.classify), when the fallback reason carries CRIU's errors."""
+    return criu_causes.classify("restore", reason) if reason else None
+
+
+def restore_error_result(reason):
+    found = restore_error(reason)
+    return {"criu_error": found} if found else {}
 
 
 def host_endpoint(container, container_port):
@@ -238,23 +251,23 @@ class Runner(object):
         if check is None:
             return lambda: start_outcome(self.logs())[0] is not None
         if check["type"] == "log":
-            return lambda: readiness.log_matches(self.logs(), check["pattern"])
+            return lambda: readiness.log_matches(self.logs, check["pattern"])
         endpoint = host_endpoint(container, check["port"])
         if endpoint is None:
             self.fail("no published port or address reaches port %d of the container" % check["port"])
         if check["type"] == "tcp":
             return lambda: readiness.tcp_open(endpoint)
-        url = "http://%s:%d%s" % (endpoint[0], endpoint[1], check["path"])
+        url = readiness.http_url(endpoint[0], endpoint[1], check["path"])
         return lambda: readiness.http_ok(url)
 
-    def outcome(self, container, image):
-        """(restored, detail); waits briefly for the marker, which conmon may log after the first answer."""
+    def outcome(self, container, image, wait=5):
+        """(restored, detail); waits up to `wait` s for the marker, which conmon may log after the first answer."""
         flavor = image_flavor(image)
         if flavor is None:
             return False, "the image is not an InstantOn image (no %s label)" % FLAVOR_LABEL
         if flavor == "podman":
             return self.podman_restore or (bool(container["State"].get("Restored")), "not restored by podman")
-        deadline = time.time() + 5
+        deadline = time.time() + wait
         while True:
             restored, detail = start_outcome(self.logs())
             if restored is not None or time.time() > deadline:
@@ -270,19 +283,30 @@ class Runner(object):
                                    % LIBERTY_RESTORE_LOG], check=False)[:2]
         return " ".join(out.split()) if rc == 0 else ""
 
-    def fail(self, message):
-        self.fail_json(msg="%s\ncontainer log (last lines):\n%s" % (message, last_lines(self.logs())))
+    def fail(self, message, **extra):
+        self.fail_json(msg="%s\ncontainer log (last lines):\n%s" % (message, last_lines(self.logs())), **extra)
 
     def result(self, container, image, start_ms=None, start_command=None):
         if start_command is None:
             # Already running: only its current run tells how it started (it may have been started again).
             self.since = container["State"].get("StartedAt")
-        restored, detail = self.outcome(container, image)
-        found = dict(container=container, restored=bool(restored), start_ms=start_ms, start_command=start_command)
+        return dict(self.report(container, image, wait=5), start_ms=start_ms, start_command=start_command)
+
+    def report(self, container, image, wait=0):
+        """How a container started, from its log as it is now (instanton_container_info) or once the marker
+        came. podman restores a checkpoint image into a container of the app image: State.Restored says so."""
+        if image_flavor(image) is None and container["State"].get("Restored"):
+            image = {"Annotations": {CHECKPOINT_NAME_ANNOTATION: container.get("Name") or "restored"}}
+        restored, detail = self.outcome(container, image, wait)
+        found = dict(container=container, restored=bool(restored))
         if restored:
-            found["criu_restore_ms"] = int(detail) if detail and detail.isdigit() else None
+            if detail and detail.isdigit():
+                found["criu_restore_ms"] = int(detail)
         else:
             found["fallback_reason"] = detail
+            criu_error = restore_error(detail)
+            if criu_error:
+                found["criu_error"] = criu_error
         return found
 
     def timeout(self):
@@ -329,7 +353,8 @@ class Runner(object):
         reason = " ".join(filter(None, ["podman container restore failed: %s" % last_lines(out + err, 3),
                                         criu_errors(out + err)]))
         if self.params["require_restore"]:
-            self.fail_json(msg="the checkpoint was not restored and require_restore is set: %s" % reason)
+            self.fail_json(msg="the checkpoint was not restored and require_restore is set: %s" % reason,
+                           **restore_error_result(reason))
         self.podman_restore = (False, reason)
         self.podman.remove_container(self.params["name"])
         app_image = ((image.get("Annotations") or {}).get(ROOTFS_IMAGE_ANNOTATION))
@@ -360,7 +385,8 @@ class Runner(object):
             restored, detail = start_outcome(self.logs())
             # Liberty has no marker for "restore failed, recovery disabled": it just exits.
             if self.params["require_restore"] and not restored and (restored is False or not self.running()):
-                self.fail("the checkpoint was not restored and require_restore is set: %s" % (detail or "the container exited"))
+                self.fail("the checkpoint was not restored and require_restore is set: %s" % (detail or "the container exited"),
+                          **restore_error_result(detail))
             state = "is still not ready after %ds" % self.timeout() if self.running() else "exited before it was ready"
             self.fail("container %s %s (it is left in place for inspection)" % (name, state))
         return self.podman.container(name), int(round((time.time() - started) * 1000)), command

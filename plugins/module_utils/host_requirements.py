@@ -30,13 +30,18 @@ KERNEL_CHECKPOINT_RESTORE = (5, 9)
 EL8_BACKPORT_KERNEL = (4, 18, 0, 372)
 KERNEL_CLONE3_SET_TID = (5, 9)
 CRIU_MINIMUM = (3, 15)
-# (kernel, CRIU it needs, why): newest kernel first.
+# The one table of which CRIU a kernel needs, read by the criu role (criu_for_kernel filter),
+# the generic image build and the preflight. (kernel, CRIU it needs, why): newest kernel first.
+# Debian 12's CRIU 3.17 is fine on its own 6.1 kernel.
 CRIU_FOR_KERNEL = (
     ((6, 16), (4, 2), "kernels 6.16+ restrict SO_PASSCRED/SO_PASSSEC and inet socket dumps "
                       "fail with older CRIU (criu issue 2705)"),
     ((6, 13), (4, 1), "kernels 6.13+ moved the vDSO and older CRIU stops with "
                       "\"vdso: Unexpected rt vDSO area bounds\""),
 )
+# The newest kernel the table was checked against (CRIU 4.2.1 on 6.18): a newer kernel may need
+# a CRIU the table does not know yet, so it gets the newest CRIU there is and a warning.
+CRIU_TABLE_CHECKED_UP_TO = (6, 18)
 PODMAN_CHECKPOINT_IMAGE = (4, 1)
 PODMAN_RUN_CHECKPOINT_IMAGE = (4, 4)
 # runc 1.1.3 lets a container mount /proc/sys/kernel/ns_last_pid (runc PR 3451).
@@ -47,8 +52,9 @@ NS_LAST_PID = "/proc/sys/kernel/ns_last_pid"
 NS_LAST_PID_RUN_OPTIONS = ["--volume", "%s:%s:rw" % (NS_LAST_PID, NS_LAST_PID)]
 # Syscalls CRIU makes inside a container to restore it; default profiles deny them or
 # allow them only with capabilities such as CAP_SYS_PTRACE (kcmp, process_vm_*).
+# vmsplice: CRIU refills pipes that held data with it (containers-common's profile denies it).
 CRIU_SYSCALLS = ("clone3", "kcmp", "prctl", "process_vm_readv", "process_vm_writev",
-                 "ptrace", "rseq", "setns", "unshare")
+                 "ptrace", "rseq", "setns", "unshare", "vmsplice")
 
 CRIU_INSTALL_HINTS = {
     "rhel": "dnf install criu (AppStream, part of container-tools)",
@@ -161,6 +167,23 @@ def criu_needed_for_kernel(kernel):
     return CRIU_MINIMUM, "podman needs CRIU 3.15+ (clone3 set_tid, checkpoint images)"
 
 
+def criu_for_kernel(release):
+    """What CRIU the kernel release needs: {"minimum": "4.2", "reason", "newest", "warning"}.
+
+    newest: take the newest CRIU available (the kernel is newer than the table knows, or
+    unreadable); warning then names the kernel."""
+    kernel = kernel_version(release)
+    needed, reason = criu_needed_for_kernel(kernel)
+    unknown = kernel is None or kernel[:2] > CRIU_TABLE_CHECKED_UP_TO
+    warning = None
+    if unknown:
+        warning = ("kernel %s is newer than the CRIU-for-kernel table knows (checked up to %s): "
+                   "taking the newest CRIU available; if checkpoints fail, a newer CRIU may be needed"
+                   % (release, version_string(CRIU_TABLE_CHECKED_UP_TO)))
+    return {"minimum": version_string(needed), "reason": reason, "newest": unknown,
+            "warning": warning}
+
+
 def criu_gates(facts):
     criu = facts.get("criu") or {}
     version = criu_version(criu.get("version_output"))
@@ -256,6 +279,9 @@ def seccomp_not_allowed(profile, syscalls=CRIU_SYSCALLS):
 def warnings_for(facts):
     """Things that work but limit what the host can do: they do not fail the verdict."""
     found = []
+    kernel_warning = criu_for_kernel(facts.get("kernel_release"))["warning"]
+    if kernel_warning:
+        found.append(kernel_warning)
     version = podman_version((facts.get("podman") or {}).get("version_output"))
     if version and PODMAN_CHECKPOINT_IMAGE <= version < PODMAN_RUN_CHECKPOINT_IMAGE:
         found.append("podman %s can make checkpoint images but only podman 4.4+ can "
@@ -278,6 +304,13 @@ def failed_gates(facts):
 def run_options(facts):
     """podman run options a checkpointed container needs on this host."""
     return [] if clone3_available(facts) else list(NS_LAST_PID_RUN_OPTIONS)
+
+
+def ns_last_pid_options(kernel_release):
+    """run_options for a host known by its kernel release, as the image and container modules know it:
+    the ns_last_pid volume where the kernel has no clone3 (RHEL 8). (runc older than 1.1.3 also lacks
+    it, but cannot mount ns_last_pid either: the preflight fails such a host.)"""
+    return run_options({"kernel_release": kernel_release})
 
 
 def smoke_reason(smoke):

@@ -11,6 +11,8 @@ import hashlib
 import json
 import uuid
 
+from ansible_collections.instanton.platform.plugins.module_utils import criu_errors
+
 COLLECTION_VERSION = "0.1.0"
 LABEL_PREFIX = "io.instanton.platform."
 INPUTS_LABEL = LABEL_PREFIX + "inputs"
@@ -26,7 +28,11 @@ CHECKPOINT_NAME_PREFIX = "instanton-ckpt-"
 
 
 class BuildError(Exception):
-    """A build step failed; the message says which and why."""
+    """A build step failed; the message says which and why, criu_error (criu_errors.classify) why CRIU did."""
+
+    def __init__(self, message, criu_error=None):
+        super(BuildError, self).__init__(message)
+        self.criu_error = criu_error
 
 
 def fingerprint(inputs):
@@ -116,11 +122,13 @@ def last_lines(text, count=15):
     return "\n".join(text.strip().splitlines()[-count:])
 
 
-def run_step(podman, args, what):
-    """One podman build step; BuildError naming the step, with podman's last lines, when it fails."""
+def run_step(podman, args, what, criu_phase=None):
+    """One podman build step; BuildError naming the step, with podman's last lines, when it fails (and
+    why CRIU failed, for a step that runs CRIU's criu_phase)."""
     rc, out, err = podman.run(args, check=False)
     if rc != 0:
-        raise BuildError("%s failed:\n%s" % (what, last_lines(out + err)))
+        raise BuildError("%s failed:\n%s" % (what, last_lines(out + err)),
+                         criu_errors.classify(criu_phase, out + err) if criu_phase else None)
     return out
 
 

@@ -19,17 +19,36 @@ import shutil
 import tempfile
 
 from ansible_collections.instanton.platform.plugins.module_utils import instanton_scripts as scripts
+from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import (
+    criu_for_kernel, ns_last_pid_options)
 from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
     APP_IMAGE_LABEL, CHECKPOINT_CAPABILITIES, Scratch, app_command, change_options, label_changes, labels, run_step)
 
-CONTAINERFILE = """FROM {base}
+CONTAINERFILE = """FROM {base} AS shim
+USER root
+COPY build-no-io-uring no-io-uring.c /tmp/instanton-shim/
+RUN sh /tmp/instanton-shim/build-no-io-uring
+
+FROM {base}
 USER root
 ARG INSTANTON_CRIU_APT_SUITE
+ARG INSTANTON_CRIU_MINIMUM
+ARG INSTANTON_CRIU_NEWEST
 COPY install-criu checkpoint entrypoint config /usr/local/lib/instanton/
+COPY --from=shim /tmp/instanton-shim/no-io-uring.so /usr/local/lib/instanton/
 RUN sh /usr/local/lib/instanton/install-criu \\
  && chmod 0755 /usr/local/lib/instanton/checkpoint /usr/local/lib/instanton/entrypoint \\
  && rm /usr/local/lib/instanton/install-criu
 """
+
+
+def criu_build_args(params, kernel_release):
+    """`podman build` arguments that choose the image's CRIU: the suite asked for, else the
+    CRIU the kernel needs (the collection's one table)."""
+    needed = criu_for_kernel(kernel_release)
+    return ["--build-arg", "INSTANTON_CRIU_APT_SUITE=%s" % (params["criu_apt_suite"] or ""),
+            "--build-arg", "INSTANTON_CRIU_MINIMUM=%s" % needed["minimum"],
+            "--build-arg", "INSTANTON_CRIU_NEWEST=%d" % needed["newest"]]
 
 
 def inputs(app_image, params):
@@ -39,9 +58,11 @@ def inputs(app_image, params):
         "command": app_command(app_image, params["command"]),
         "readiness": params["readiness"],
         "criu_apt_suite": params["criu_apt_suite"] or "",
+        "criu_for_kernel": criu_for_kernel(os.uname()[2]),
         "pre_checkpoint": params["pre_checkpoint"] or [],
         "checkpoint_seccomp": params["checkpoint_seccomp"],
-        "scripts": [scripts.INSTALL_CRIU, scripts.CHECKPOINT_SCRIPT, scripts.ENTRYPOINT_SCRIPT],
+        "scripts": [scripts.INSTALL_CRIU, scripts.CHECKPOINT_SCRIPT, scripts.ENTRYPOINT_SCRIPT,
+                    scripts.BUILD_NO_IO_URING, scripts.NO_IO_URING_SOURCE],
     }
 
 
@@ -49,6 +70,8 @@ def write_context(directory, app_image, params):
     files = {
         "Containerfile": CONTAINERFILE.format(base=app_image["Id"]),
         "install-criu": scripts.INSTALL_CRIU,
+        "build-no-io-uring": scripts.BUILD_NO_IO_URING,
+        "no-io-uring.c": scripts.NO_IO_URING_SOURCE,
         "checkpoint": scripts.CHECKPOINT_SCRIPT,
         "entrypoint": scripts.ENTRYPOINT_SCRIPT,
         "config": scripts.render_config(app_command(app_image, params["command"]), params["readiness"],
@@ -66,15 +89,14 @@ def build(podman, app_image, params, digest):
         with Scratch(podman) as scratch:
             write_context(context, app_image, params)
             stage = scratch.image("stage")
-            run_step(podman, [
-                "build", "--pull=never", "--tag", stage,
-                "--build-arg", "INSTANTON_CRIU_APT_SUITE=%s" % (params["criu_apt_suite"] or ""), context],
-                "building the stage image (app image + CRIU)")
+            run_step(podman, ["build", "--pull=never", "--tag", stage]
+                     + criu_build_args(params, os.uname()[2]) + [context],
+                     "building the stage image (app image + CRIU + io_uring shim)")
             checkpoint = scratch.container("checkpoint")
             run_step(podman, [
                 "run", "--name", checkpoint, "--cap-add", CHECKPOINT_CAPABILITIES,
                 "--security-opt", "seccomp=%s" % params["checkpoint_seccomp"],
-                "--entrypoint", scripts.CHECKPOINT, stage], "the checkpoint step")
+                "--entrypoint", scripts.CHECKPOINT] + ns_last_pid_options(os.uname()[2]) + [stage], "the checkpoint step", criu_phase="dump")
             changes = [
                 "ENTRYPOINT %s" % json.dumps([scripts.ENTRYPOINT]),
                 "CMD []",

@@ -19,6 +19,8 @@ import os
 import shutil
 import tempfile
 
+from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import (
+    NS_LAST_PID, ns_last_pid_options)
 from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
     APP_IMAGE_LABEL, CHECKPOINT_CAPABILITIES, Scratch, change_options, label_changes, labels, run_step)
 
@@ -35,6 +37,17 @@ def phase_problem(phase):
                 "use beforeAppStart or afterAppStart")
     if phase not in PHASES:
         return "unknown checkpoint phase %r: use one of %s" % (phase, ", ".join(PHASES))
+    return None
+
+
+def method_problem(method, kernel_release):
+    """Why a method cannot checkpoint on this kernel, or None. Without clone3 CRIU sets PIDs through
+    ns_last_pid, which a checkpoint inside `podman build` cannot be given (Open Liberty's docs: the
+    run-and-commit flow for RHEL 8)."""
+    if method == "build" and ns_last_pid_options(kernel_release):
+        return ("kernel %s has no clone3 for CRIU to choose PIDs with, and a checkpoint inside podman build cannot "
+                "get %s: use method: run (podman run with that volume, then podman commit)"
+                % (kernel_release, NS_LAST_PID))
     return None
 
 
@@ -77,7 +90,7 @@ def build_with_containerfile(podman, app_image, params, found_labels):
         # --layers=false: a failed RUN leaves no intermediate image behind.
         run_step(podman, ["build", "--pull=never", "--layers=false", "--force-rm", "--tag", params["name"]]
                  + checkpoint_options(params["checkpoint_seccomp"]) + [context],
-                 "podman build with RUN checkpoint.sh %s" % params["phase"])
+                 "podman build with RUN checkpoint.sh %s" % params["phase"], criu_phase="dump")
     finally:
         shutil.rmtree(context, ignore_errors=True)
 
@@ -86,8 +99,9 @@ def build_with_run_and_commit(podman, app_image, params, found_labels):
     with Scratch(podman) as scratch:
         checkpoint = scratch.container("checkpoint")
         run_step(podman, ["run", "--name", checkpoint, "--env", "%s=%s" % (CHECKPOINT_ENV, params["phase"])]
-                 + checkpoint_options(params["checkpoint_seccomp"]) + [app_image["Id"]],
-                 "the checkpoint run (%s=%s)" % (CHECKPOINT_ENV, params["phase"]))
+                 + checkpoint_options(params["checkpoint_seccomp"]) + ns_last_pid_options(os.uname()[2])
+                 + [app_image["Id"]],
+                 "the checkpoint run (%s=%s)" % (CHECKPOINT_ENV, params["phase"]), criu_phase="dump")
         run_step(podman, ["commit", "--quiet"] + change_options(commit_changes(app_image, found_labels))
                  + [checkpoint, params["name"]], "podman commit")
 

@@ -19,6 +19,7 @@ import tempfile
 import time
 
 from ansible_collections.instanton.platform.plugins.module_utils import container_run
+from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import ns_last_pid_options
 from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
     CHECKPOINT_NAME_PREFIX, BuildError, Scratch, app_command, run_step)
 
@@ -51,7 +52,8 @@ def version_problem(version):
 
 
 def run_arguments(container, app_image, command):
-    args = ["run", "--detach", "--name", container]
+    # Without clone3 the restore needs ns_last_pid, and podman restores with the checkpointed settings.
+    args = ["run", "--detach", "--name", container] + ns_last_pid_options(os.uname()[2])
     if command:
         args += ["--entrypoint", json.dumps(list(command))]
     return args + [app_image["Id"]]
@@ -96,7 +98,7 @@ def export_checkpoint(podman, container, export):
     os.close(descriptor)
     try:
         run_step(podman, ["container", "checkpoint"] + export_arguments(export, temporary) + [container],
-                 "podman container checkpoint --export")
+                 "podman container checkpoint --export", criu_phase="dump")
         os.chmod(temporary, 0o600)
         os.rename(temporary, os.path.abspath(export["path"]))
     finally:
@@ -104,8 +106,8 @@ def export_checkpoint(podman, container, export):
             os.remove(temporary)
 
 
-def raise_build_error(msg):
-    raise BuildError(msg)
+def raise_build_error(msg, criu_error=None):
+    raise BuildError(msg, criu_error)
 
 
 def wait_until_ready(podman, container, readiness):
@@ -127,5 +129,5 @@ def build(podman, app_image, params, digest):
         if params["export"]:
             export_checkpoint(podman, container, params["export"])
         run_step(podman, ["container", "checkpoint", "--create-image", params["name"], container],
-                 "podman container checkpoint --create-image")
+                 "podman container checkpoint --create-image", criu_phase="dump")
     return podman.image(params["name"])

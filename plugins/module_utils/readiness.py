@@ -20,9 +20,16 @@ POLL_SECONDS = 0.01
 ALIVE_CHECK_SECONDS = 0.25
 
 
+def http_url(address, port, path):
+    """The probe's URL; an IPv6 address goes in brackets (http://[::1]:8080/)."""
+    host = "[%s]" % address if ":" in address else address
+    return "http://%s:%d%s" % (host, port, path)
+
+
 def http_ok(url):
+    # Never through a proxy: http_proxy in the module's environment must not carry 127.0.0.1 elsewhere.
     try:
-        return open_url(url, timeout=2, validate_certs=False).getcode() == 200
+        return open_url(url, timeout=2, validate_certs=False, use_proxy=False).getcode() == 200
     except (HTTPError, URLError, socket.error, ValueError):
         return False
 

@@ -82,7 +82,9 @@ reasons:
   elements: str
   sample: ["CRIU 4.1.1 is too old for kernel 6.18: kernels 6.16+ restrict SO_PASSCRED/SO_PASSSEC ..."]
 warnings_found:
-  description: Limits that do not fail the verdict (for example podman older than 4.4).
+  description:
+    - Limits that do not fail the verdict (for example podman older than 4.4, or a kernel newer than the
+      CRIU-for-kernel table knows); each is also given as an Ansible warning.
   returned: always
   type: list
   elements: str
@@ -212,6 +214,8 @@ def main():
                   run_options=decision["run_options"])
     if smoke is not None:
         result["smoke"] = smoke
+    for warning in decision["warnings"]:
+        module.warn(warning)
     module.exit_json(**result)
 
 

@@ -267,6 +267,16 @@ criu_restore_ms:
   returned: when restored by the generic entrypoint
   type: int
   sample: 82
+criu_error:
+  description:
+    - Why CRIU's restore failed, when the fallback reason (or, with O(require_restore), the failure) carries CRIU's
+      errors. C(cause) is one of C(criu_too_old_for_kernel), C(io_uring), C(mptcp), C(established_tcp), C(seccomp),
+      C(pid_in_use), C(external_mount_missing), C(missing_capability) or C(unknown) (then C(log_excerpt) is CRIU's
+      first Error line); C(hint) says what to do.
+  returned: when a restore failed on CRIU
+  type: dict
+  sample: {"phase": "restore", "cause": "seccomp", "hint": "a seccomp filter is in the way ...",
+           "log_excerpt": "Error (criu/pipes.c:...): Error splicing data: Operation not permitted"}
 fallback_reason:
   description: Why the container started cold, read from its log.
   returned: when it started cold

@@ -51,6 +51,16 @@ criu_restore_ms:
   description: The restore's own time, as the generic entrypoint logged it.
   returned: when restored by the generic entrypoint
   type: int
+criu_error:
+  description:
+    - Why CRIU's restore failed, when the fallback reason carries CRIU's errors. C(cause) is one of
+      C(criu_too_old_for_kernel), C(io_uring), C(mptcp), C(established_tcp), C(seccomp), C(pid_in_use),
+      C(external_mount_missing), C(missing_capability) or C(unknown) (then C(log_excerpt) is CRIU's first Error
+      line); C(hint) says what to do.
+  returned: when a restore failed on CRIU
+  type: dict
+  sample: {"phase": "restore", "cause": "seccomp", "hint": "a seccomp filter is in the way ...",
+           "log_excerpt": "Error (criu/pipes.c:...): Error splicing data: Operation not permitted"}
 fallback_reason:
   description: Why it started cold.
   returned: when it started cold
@@ -81,9 +91,7 @@ def main():
             module.exit_json(changed=False, exists=False)
         image = podman.image(container["Image"]) or {}
         runner = container_run.Runner(podman, module.params, module.fail_json)
-        found = runner.result(container, image)
-        found.pop("start_ms")
-        module.exit_json(changed=False, exists=True, **found)
+        module.exit_json(changed=False, exists=True, **runner.report(container, image))
     except PodmanError as error:
         module.fail_json(msg=str(error))
 

@@ -122,8 +122,11 @@ options:
   criu_apt_suite:
     description:
       - For Debian-based app images, the apt suite CRIU comes from, pinned at low priority (for example C(sid)).
-        The image's CRIU must be new enough for the kernel it restores on (kernels 6.16 and later need CRIU 4.2).
-      - Empty takes the base image distribution's own CRIU.
+        An override; without it the image gets the CRIU the host's kernel needs.
+      - Empty chooses from the collection's CRIU-for-kernel table (the one the C(criu) role and the preflight
+        read; kernels 6.13 and later need CRIU 4.1, 6.16 and later 4.2). That is the base image distribution's own
+        CRIU when it is new enough, else (Debian) CRIU from sid pinned low. A kernel newer than the table knows gets
+        the newest CRIU and a warning naming the kernel. The build fails when the image's CRIU is too old.
     type: str
     default: ""
   pre_checkpoint:
@@ -177,7 +180,6 @@ EXAMPLES = r"""
       port: 8080
       path: /
       timeout: 60
-    criu_apt_suite: sid
 
 - name: Same, for an app that logs when it is ready
   instanton.platform.instanton_image:
@@ -235,6 +237,15 @@ built:
   description: Whether the image was (or in check mode would be) built.
   returned: when O(state=present)
   type: bool
+criu_error:
+  description:
+    - Why CRIU's dump failed, when the checkpoint step failed on it. C(cause) is one of C(criu_too_old_for_kernel),
+      C(io_uring), C(mptcp), C(established_tcp), C(seccomp), C(pid_in_use), C(external_mount_missing), C(missing_capability)
+      or C(unknown) (then C(log_excerpt) is CRIU's first Error line); C(hint) says what to do.
+  returned: when a dump failed
+  type: dict
+  sample: {"phase": "dump", "cause": "io_uring", "hint": "the app holds an io_uring instance ...",
+           "log_excerpt": "Error (criu/proc_parse.c:...): Can't open PID's mapfile link ..."}
 build_seconds:
   description: How long the build, checkpoint and commit took.
   returned: when the image was built
@@ -248,6 +259,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.instanton.platform.plugins.module_utils import (
     host_lock, image_generic, image_liberty, image_podman, readiness as probes)
+from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import criu_for_kernel
 from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
     BuildError, fingerprint, recorded_inputs)
 from ansible_collections.instanton.platform.plugins.module_utils.podman import Podman, PodmanError, image_name_problem
@@ -275,7 +287,8 @@ def parameter_problem(params):
     if names:
         return names
     if params["flavor"] == "liberty":
-        return image_liberty.phase_problem(params["phase"])
+        return image_liberty.phase_problem(params["phase"]) or image_liberty.method_problem(
+            params["method"], os.uname()[2])
     if not params["readiness"]:
         return "readiness is required for flavor=%s" % params["flavor"]
     if params["export"] and params["flavor"] != "podman":
@@ -295,6 +308,10 @@ def present(module, podman, existing):
         module.exit_json(changed=False, built=False, inputs_digest=digest, image=existing)
     if module.check_mode:
         module.exit_json(changed=True, built=True, inputs_digest=digest)
+    if params["flavor"] == "generic" and not params["criu_apt_suite"]:
+        kernel_warning = criu_for_kernel(os.uname()[2])["warning"]
+        if kernel_warning:
+            module.warn(kernel_warning)
     started = time.time()
     image = flavor.build(podman, app_image, params, digest)
     if existing and existing["Id"] != image["Id"]:
@@ -344,7 +361,9 @@ def main():
             present(module, podman, existing)
     except host_lock.LockError as error:
         module.fail_json(msg="nothing was done to image %s: %s" % (module.params["name"], error))
-    except (BuildError, PodmanError) as error:
+    except BuildError as error:
+        module.fail_json(msg=str(error), **({"criu_error": error.criu_error} if error.criu_error else {}))
+    except PodmanError as error:
         module.fail_json(msg=str(error))
 
 

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from support import LAB_INVENTORY, REPO, lab_ssh, run_module, run_playbook, target_host
+from support import LAB_INVENTORY, REPO, build_samples, keep_measured, lab_ssh, run_module, target_host
 
 pytestmark = pytest.mark.lab
 HOST = target_host() if LAB_INVENTORY.exists() else None
@@ -25,7 +25,7 @@ PORTS = itertools.count(19100)
 JVM_ANSWER = '"entries": 2000000'
 # flavor -> (app image, build parameters, app port, checkpoint directory in the image)
 FLAVORS = {
-    "generic": (JVM_APP, {"criu_apt_suite": "sid", "readiness": {"type": "http", "port": 8080}},
+    "generic": (JVM_APP, {"readiness": {"type": "http", "port": 8080}},
                 8080, "/instanton/checkpoint"),
     "liberty": (LIBERTY_STANDIN, {"phase": "afterAppStart", "method": "build"},
                 9080, "/opt/ol/wlp/output/defaultServer/workarea/checkpoint/image"),
@@ -99,13 +99,9 @@ def remove_everything():
 @pytest.fixture(scope="session")
 def images(request):
     """The sample images (built when missing) and one InstantOn image per flavor."""
-    for sample in ("jvm-app", "liberty-standin"):
-        done = run_playbook(REPO / "playbooks" / "sample_app.yml", {"instanton_hosts": HOST, "sample_app": sample},
-                            inventory=LAB_INVENTORY)
-        assert done.returncode == 0, done.stdout[-3000:]
+    build_samples(HOST, ("jvm-app", "liberty-standin"))
     request.addfinalizer(remove_everything)
-    request.addfinalizer(lambda: RESULTS.parent.mkdir(parents=True, exist_ok=True)
-                         or RESULTS.write_text(json.dumps(MEASURED, indent=2, sort_keys=True) + "\n"))
+    keep_measured(request, RESULTS, MEASURED)
     built = {}
     for flavor in FLAVORS:
         result = module("instanton_image", build_args(flavor))

@@ -185,3 +185,63 @@ def test_a_spares_probe_comes_from_its_published_port_before_it_starts():
     assert callable(runner.spare_probe(published))
     # Without a published port the probe needs the address the start gives it.
     assert runner.spare_probe({"NetworkSettings": {"Ports": {}, "IPAddress": ""}}) is None
+
+
+class FakePodman(object):
+    """The podman calls Runner makes for a report: logs and inspect; counts the log reads."""
+
+    def __init__(self, log_text, container=None):
+        self.log_text = log_text
+        self.containers = {"app": container} if container else {}
+        self.log_reads = 0
+
+    def run(self, args, check=True):
+        if args[0] == "logs":
+            self.log_reads += 1
+            return 0, self.log_text, ""
+        raise AssertionError("unexpected podman call %s" % args)
+
+    def container(self, name):
+        return self.containers.get(name)
+
+
+GENERIC_IMAGE = {"Id": "g" * 64, "Config": {"Labels": {container_run.FLAVOR_LABEL: "generic"}}}
+
+
+def test_a_log_readiness_probe_reads_the_log_it_matches():
+    readiness = {"type": "log", "pattern": "^listening on [0-9]+$", "port": None, "timeout": 60}
+    podman = FakePodman("starting\nlistening on 8080\n")
+    probe = container_run.Runner(podman, dict(PARAMS, readiness=readiness), None).probe({})
+    assert probe() is True
+    podman.log_text = "starting\n"
+    assert probe() is False
+
+
+def test_an_ipv6_published_port_is_probed_with_a_bracketed_url(monkeypatch):
+    asked = []
+    monkeypatch.setattr(container_run.readiness, "http_ok", asked.append)
+    readiness = {"type": "http", "port": 8080, "path": "/health", "timeout": 60}
+    runner = container_run.Runner(None, dict(PARAMS, readiness=readiness), None)
+    runner.probe({"NetworkSettings": {"Ports": {"8080/tcp": [{"HostIp": "::1", "HostPort": "18080"}]}}})()
+    assert asked == ["http://[::1]:18080/health"]
+
+
+def test_info_reads_the_log_once_without_waiting_for_a_marker():
+    podman = FakePodman("app starting\n")
+    found = container_run.Runner(podman, PARAMS, None).report(running(GENERIC_IMAGE["Id"]), GENERIC_IMAGE)
+    assert podman.log_reads == 1
+    assert found["restored"] is False and "start_ms" not in found and "start_command" not in found
+
+
+def test_info_on_a_container_podman_restored_from_a_checkpoint_image():
+    # podman restores a checkpoint image into a container of the app image, which has no labels of ours.
+    container = running("r" * 64, restored=True)
+    found = container_run.Runner(FakePodman(""), PARAMS, None).report(container, {"Id": "r" * 64, "Config": {}})
+    assert found["restored"] is True
+    assert "fallback_reason" not in found and "criu_restore_ms" not in found
+
+
+def test_info_reports_the_generic_entrypoints_restore_time():
+    podman = FakePodman("instanton: restored pid 42 in 81 ms\n")
+    found = container_run.Runner(podman, PARAMS, None).report(running(GENERIC_IMAGE["Id"]), GENERIC_IMAGE)
+    assert found["restored"] is True and found["criu_restore_ms"] == 81

@@ -140,7 +140,7 @@ PODMAN_LIKE_PROFILE = {
 
 
 def test_seccomp_capability_gated_and_denied_syscalls_are_not_allowed():
-    assert hr.seccomp_not_allowed(PODMAN_LIKE_PROFILE) == ["clone3", "kcmp", "setns"]
+    assert hr.seccomp_not_allowed(PODMAN_LIKE_PROFILE) == ["clone3", "kcmp", "setns", "vmsplice"]
 
 
 def test_seccomp_profile_allowing_criu_syscalls_passes():
@@ -198,3 +198,52 @@ def test_podman_version(output, version):
 ])
 def test_runtime_details(name, output, expected):
     assert hr.runtime_details(name, output) == expected
+
+
+@pytest.mark.parametrize("release, minimum", [
+    ("6.1.0-26-amd64", "3.15"),        # Debian 12's own kernel: its CRIU 3.17 is fine
+    ("6.12.9-amd64", "3.15"),
+    ("6.13.2-amd64", "4.1"),           # vDSO moved
+    ("6.15.0", "4.1"),
+    ("6.16.1-amd64", "4.2"),           # SO_PASSCRED/SO_PASSSEC on inet sockets
+    ("6.18.44-fc-v595", "4.2"),        # this machine's kernel
+    ("4.18.0-372.9.1.el8.x86_64", "3.15"),
+])
+def test_criu_for_kernel_table(release, minimum):
+    found = hr.criu_for_kernel(release)
+    assert found["minimum"] == minimum
+    assert found["newest"] is False and found["warning"] is None
+
+
+def test_debian_12_criu_3_17_is_ready_on_its_own_kernel_only():
+    assert hr.evaluate(load("debian-12-kernel-6.1"))["verdict"] == "ready"
+    assert hr.evaluate(load("debian-12-kernel-6.18"))["verdict"] == "not_ready"
+
+
+@pytest.mark.parametrize("release", ["6.19.0-rc1", "7.0.3-amd64", "not-a-kernel"])
+def test_kernel_the_table_does_not_know_gets_the_newest_criu_and_a_warning(release):
+    found = hr.criu_for_kernel(release)
+    assert found["newest"] is True
+    assert found["minimum"] == "4.2" if release[0].isdigit() else found["minimum"] == "3.15"
+    assert release in found["warning"] and "newest CRIU" in found["warning"]
+
+
+def test_preflight_warns_about_a_kernel_the_table_does_not_know():
+    facts = dict(load("debian-13-criu-4.2.1"), kernel_release="7.0.3-amd64")
+    decision = hr.evaluate(facts)
+    assert decision["verdict"] == "ready"
+    assert [found for found in decision["warnings"] if "7.0.3-amd64" in found]
+
+
+def test_vmsplice_is_among_the_syscalls_a_restore_profile_must_allow():
+    # CRIU refills pipes that held data with vmsplice; containers-common denies it.
+    profile = {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": [name for name in hr.CRIU_SYSCALLS if name != "vmsplice"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["vmsplice"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    assert hr.seccomp_not_allowed(profile) == ["vmsplice"]
+
+
+def test_rhel_8_6_kernel_alone_gives_the_ns_last_pid_volume_the_modules_apply():
+    facts = load("rhel-8.6")
+    assert hr.ns_last_pid_options(facts["kernel_release"]) == hr.evaluate(facts)["run_options"] == NS_LAST_PID_VOLUME
+    assert hr.ns_last_pid_options(load("debian-13-criu-4.2.1")["kernel_release"]) == []

@@ -1,10 +1,12 @@
 """Pure logic of the InstantOn image flavors: fingerprints, labels, Containerfile and commit rendering."""
 import json
 import os
+from pathlib import Path
 
 import pytest
 
-from ansible_collections.instanton.platform.plugins.module_utils import image_build, image_liberty, image_podman
+from ansible_collections.instanton.platform.plugins.module_utils import (
+    container_run, image_build, image_generic, image_liberty, image_podman)
 
 APP_IMAGE = {"Id": "a" * 64, "Config": {"Entrypoint": ["/opt/ol/wlp/bin/server"], "Cmd": ["run", "defaultServer"]}}
 LIBERTY_PARAMS = {"phase": "afterAppStart", "method": "build", "checkpoint_seccomp": "unconfined"}
@@ -145,8 +147,80 @@ def test_run_step_names_the_failed_step():
         image_build.run_step(FailingPodman(), ["commit"], "podman commit")
 
 
+def test_a_failed_checkpoint_step_says_why_criu_failed():
+    class FailingDump(object):
+        def run(self, args, check=True):
+            return 1, "", ("instanton: checkpoint failed: criu dump: (00.01) Error (criu/sockets.c:452): sockets: "
+                           "Can't get 1:16 opt: Operation not supported\n")
+    with pytest.raises(image_build.BuildError) as raised:
+        image_build.run_step(FailingDump(), ["run"], "the checkpoint step", criu_phase="dump")
+    assert raised.value.criu_error["phase"] == "dump"
+    assert raised.value.criu_error["cause"] == "criu_too_old_for_kernel"
+
+
 def test_export_path_problems_are_found_before_a_build(tmp_path):
     assert image_podman.export_path_problem(str(tmp_path / "new" / "dir" / "app.tar.zst")) is None
     assert "is a directory" in image_podman.export_path_problem(str(tmp_path))
     (tmp_path / "file").write_text("x")
     assert "not a directory" in image_podman.export_path_problem(str(tmp_path / "file" / "app.tar.zst"))
+
+
+RHEL_8_6_KERNEL = json.loads((Path(__file__).parent / "fixtures" / "host_facts" / "rhel-8.6.json").read_text())[
+    "kernel_release"]
+NS_LAST_PID_VOLUME = ["--volume", "/proc/sys/kernel/ns_last_pid:/proc/sys/kernel/ns_last_pid:rw"]
+
+
+class Recorder(object):
+    """Records podman command lines; every command succeeds."""
+
+    def __init__(self):
+        self.calls = []
+
+    def run(self, args, check=True):
+        self.calls.append(args)
+        return 0, "", ""
+
+    def image(self, name):
+        return {"Id": "i" * 64}
+
+    def remove_container(self, name):
+        pass
+
+    def remove_image(self, name):
+        pass
+
+
+def on_kernel(monkeypatch, release):
+    uname = os.uname()
+    monkeypatch.setattr(os, "uname", lambda: (uname[0], uname[1], release, uname[3], uname[4]))
+
+
+def test_rhel_8_6_liberty_checkpoints_only_with_run_and_commit(monkeypatch):
+    problem = image_liberty.method_problem("build", RHEL_8_6_KERNEL)
+    assert "no clone3" in problem and "method: run" in problem and "/proc/sys/kernel/ns_last_pid" in problem
+    assert image_liberty.method_problem("run", RHEL_8_6_KERNEL) is None
+    assert image_liberty.method_problem("build", "6.18.44-fc-v595") is None
+    on_kernel(monkeypatch, RHEL_8_6_KERNEL)
+    podman = Recorder()
+    image_liberty.build_with_run_and_commit(podman, APP_IMAGE, dict(LIBERTY_PARAMS, method="run", name="x"), {})
+    checkpoint_run = podman.calls[0]
+    assert checkpoint_run[0] == "run" and " ".join(NS_LAST_PID_VOLUME) in " ".join(checkpoint_run)
+
+
+@pytest.mark.parametrize("release, expected", [(RHEL_8_6_KERNEL, NS_LAST_PID_VOLUME), ("6.18.44-fc-v595", [])])
+def test_checkpoint_and_restore_runs_get_ns_last_pid_where_there_is_no_clone3(monkeypatch, release, expected):
+    on_kernel(monkeypatch, release)
+    podman_checkpoint = image_podman.run_arguments("c", APP_IMAGE, None)
+    restore = container_run.run_arguments({
+        "name": "app", "image": "localhost/app:instanton", "ports": [], "env": {}, "volumes": [], "network": None,
+        "pod": None, "restore": True, "require_restore": False, "seccomp_profile": "unconfined", "cap_add": [],
+        "privileged": False})
+    podman = Recorder()
+    image_generic.build(podman, APP_IMAGE, {
+        "name": "localhost/app:instanton", "app_image": "localhost/app:1", "command": ["app"], "criu_apt_suite": "",
+        "readiness": {"type": "tcp", "port": 8080, "timeout": 5}, "pre_checkpoint": None,
+        "checkpoint_seccomp": "unconfined"}, "d" * 64)
+    generic_checkpoint = [call for call in podman.calls if call[0] == "run"][0]
+    for args in (podman_checkpoint, restore, generic_checkpoint):
+        found = [args[index:index + 2] for index, arg in enumerate(args) if arg == "--volume"]
+        assert found == ([NS_LAST_PID_VOLUME] if expected else []), args

@@ -1,4 +1,9 @@
 """readiness: what a check needs; wait_until probes often and asks podman whether the container still runs seldom."""
+import http.server
+import socket
+import socketserver
+import threading
+
 from ansible_collections.instanton.platform.plugins.module_utils import readiness
 
 
@@ -38,3 +43,45 @@ def test_problem_names_what_is_wrong_with_a_readiness_check():
     assert "between 1 and 65535, not 99999" in readiness.problem(dict(check, port=99999))
     assert "pattern is required" in readiness.problem(dict(check, type="log"))
     assert "at least 1 second" in readiness.problem(dict(check, timeout=0))
+
+
+def serve_ok(address, family):
+    """A real HTTP server answering 200 on address, in a thread."""
+    class Server(socketserver.TCPServer):
+        address_family = family
+        allow_reuse_address = True
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = Server((address, 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_http_probe_of_loopback_ignores_the_proxy_environment(monkeypatch):
+    server = serve_ok("127.0.0.1", socket.AF_INET)
+    try:
+        # A proxy that refuses every connection: a probe that used it would never see the 200.
+        for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+            monkeypatch.setenv(name, "http://127.0.0.1:9/")
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        assert readiness.http_ok(readiness.http_url("127.0.0.1", server.server_address[1], "/"))
+    finally:
+        server.shutdown()
+
+
+def test_http_probe_of_ipv6_loopback():
+    server = serve_ok("::1", socket.AF_INET6)
+    try:
+        url = readiness.http_url("::1", server.server_address[1], "/")
+        assert url == "http://[::1]:%d/" % server.server_address[1]
+        assert readiness.http_ok(url)
+    finally:
+        server.shutdown()

@@ -23,8 +23,8 @@ def facts_for(recorded):
             "kernel": recorded["kernel_release"]}
 
 
-def resolved(fixture):
-    recorded = json.loads((FIXTURES / fixture).read_text())
+def resolved(fixture, **changes):
+    recorded = dict(json.loads((FIXTURES / fixture).read_text()), **changes)
     done = subprocess.run(
         [str(BIN / "ansible-playbook"), str(Path(__file__).parent / "playbooks" / "role_vars.yml"),
          "-e", json.dumps({"ansible_facts": facts_for(recorded)})],
@@ -70,6 +70,12 @@ def test_debian_12_on_this_kernel_has_no_suite_to_take_criu_from():
 
 def test_debian_12_stock_kernel():
     assert resolved("debian-12-kernel-6.1.json")["criu_kernel_min_version"] == "3.15"
+
+
+def test_kernel_the_table_does_not_know_takes_the_newest_criu_with_a_warning():
+    found = resolved("debian-13-criu-4.2.1.json", kernel_release="7.1.0-amd64")["criu_for_kernel"]
+    assert found["newest"] is True and "7.1.0-amd64" in found["warning"]
+    assert found["minimum"] == "4.2"
 
 
 @pytest.mark.parametrize("fixture", ["ubuntu-22.04.json", "ubuntu-24.04.json"])
