@@ -31,7 +31,7 @@ def tool():
 
 
 def config(tmp_path, keep=2):
-    return {"name": "shop", "checkpoint_dir": str(tmp_path / "ckpt"), "keep": keep}
+    return {"name": "shop", "checkpoint_dir": str(tmp_path / "ckpt"), "keep": keep, "compression": "zstd"}
 
 
 def test_archive_names_belong_to_their_service_and_sort_by_time(tool, tmp_path):
