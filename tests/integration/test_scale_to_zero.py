@@ -23,7 +23,8 @@ RUN_ID = uuid.uuid4().hex[:6]
 APP_IMAGE = "localhost/instanton-sample-python-app:latest"
 INSTANTON_IMAGE = "localhost/instanton-sample-python-app:instanton"
 TOOL = "/usr/local/libexec/instanton/instanton-scale-to-zero"
-IDLE_SECONDS = 3
+# The checkpoint service stays awake long enough for the scheduled checkpoints taken while it runs.
+IDLE_SECONDS = {"stop": 3, "checkpoint": 20}
 # Bounded waits: the idle period plus the idle action (a checkpoint export takes a few seconds).
 IDLE_WAIT = 60
 SERVICES = {"stop": (19301, 19401), "checkpoint": (19302, 19402)}
@@ -42,7 +43,7 @@ def role_vars(action):
     public, backend = SERVICES[action]
     return {"scale_to_zero_name": service_name(action), "scale_to_zero_image": INSTANTON_IMAGE,
             "scale_to_zero_listen": "127.0.0.1:%d" % public, "scale_to_zero_backend_port": backend,
-            "scale_to_zero_idle_action": action, "scale_to_zero_idle_time": "%ds" % IDLE_SECONDS,
+            "scale_to_zero_idle_action": action, "scale_to_zero_idle_time": "%ds" % IDLE_SECONDS[action],
             "scale_to_zero_keep": KEEP, "scale_to_zero_checkpoint_schedule": "*:0/15"}
 
 
