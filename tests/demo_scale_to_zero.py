@@ -15,7 +15,7 @@ IDLE_TIMEOUT = IDLE_SECONDS + 60
 
 def podman(*args):
     return subprocess.run(["podman"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                          universal_newlines=True, env=dict(os.environ, PODMAN_IGNORE_CGROUPSV1_WARNING="1")).stdout
+                          universal_newlines=True, env=dict(os.environ, PODMAN_IGNORE_CGROUPSV1_WARNING="1"), check=False).stdout
 
 
 def request():
@@ -44,11 +44,26 @@ def idle(pids):
     return False
 
 
+def start_record(since, timeout=10):
+    """The tool's record of the start that began after `since` (written just after the first answer)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open("/run/instanton/scale-to-zero/%s.json" % NAME) as handle:
+                found = json.load(handle)
+            if found["woke_at"] >= since:
+                return found
+        except (IOError, ValueError):
+            pass  # not written yet
+        time.sleep(0.05)
+    return {"restored": None}
+
+
 request()
 pids = podman("top", NAME, "hpid").split()[1:]
 held = sum(rss_kb(pid) for pid in pids)
 stopped = idle(pids)
+since = time.time()
 wake_ms = request()
-with open("/run/instanton/scale-to-zero/%s.json" % NAME) as handle:
-    restored = json.load(handle)["restored"]
+restored = start_record(since)["restored"]
 print(json.dumps({"idle_stopped": stopped, "wake_ms": wake_ms, "restored": restored, "rss_kb_before_idle": held}))

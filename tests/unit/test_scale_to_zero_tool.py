@@ -1,17 +1,15 @@
 """The scale_to_zero role's tool: its archive names, retention and input checks (no podman here;
 tests/integration/test_scale_to_zero.py drives it on a lab host)."""
-import importlib.machinery
 import importlib.util
 import json
 import os
 import sys
-import types
 
 import pytest
 
 from support import REPO
 
-TOOL = REPO / "roles" / "scale_to_zero" / "files" / "instanton-scale-to-zero"
+TOOL = REPO / "roles" / "scale_to_zero" / "files" / "instanton_scale_to_zero.py"
 
 
 @pytest.fixture(scope="module")
@@ -22,10 +20,9 @@ def tool():
     retention = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(retention)
     sys.modules["instanton_retention"] = retention
-    loader = importlib.machinery.SourceFileLoader("instanton_scale_to_zero", str(TOOL))
-    module = types.ModuleType(loader.name)
-    module.__file__ = str(TOOL)
-    loader.exec_module(module)
+    spec = importlib.util.spec_from_file_location("instanton_scale_to_zero", str(TOOL))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     yield module
     del sys.modules["instanton_retention"]
 
