@@ -73,7 +73,7 @@ def podman(*args, **kwargs):
     env = dict((key, value) for key, value in os.environ.items() if key not in SOCKET_ACTIVATION_ENV)
     env["PODMAN_IGNORE_CGROUPSV1_WARNING"] = "1"
     done = subprocess.run(["podman"] + list(args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, close_fds=True)
+                          universal_newlines=True, close_fds=True, check=False)
     if kwargs.get("check", True) and done.returncode != 0:
         raise ScaleError("podman %s failed: %s" % (" ".join(args[:3]), done.stderr.strip()[-1500:]))
     return done
@@ -93,8 +93,8 @@ def newest_archive(config):
 
 def new_archive_path(config):
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "%06d" % (time.time() % 1 * 1e6)
-    return os.path.join(config["checkpoint_dir"], "%s-%s%s" % (config["name"], stamp,
-                                                                ARCHIVE_SUFFIXES[config["compression"]]))
+    name = "%s-%s%s" % (config["name"], stamp, ARCHIVE_SUFFIXES[config["compression"]])
+    return os.path.join(config["checkpoint_dir"], name)
 
 
 def checkpoint_dir(config):
