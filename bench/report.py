@@ -27,7 +27,21 @@ def markdown(result):
                   "|---|---|---|---|---|"]
         lines += ["| %s | %s | %s | %s | %s |" % (label, fmt(v["first_answer_ms"]), v.get("vs_baseline"),
                                                  v.get("vs_cold"), fmt(v["criu_restore_ms"])) for label, v in extra]
+    lines += scale_to_zero_lines(result.get("scale_to_zero"))
     return "\n".join(lines)
+
+
+def scale_to_zero_lines(found):
+    """First request after scale to zero (through the held port) beside the fast path; memory held and given back."""
+    if not found:
+        return []
+    lines = ["", "| first request after scale to zero | ms | vs fast path (%s) | restored | RSS kB before idle | after |"
+             % found["fast_path"], "|---|---|---|---|---|---|"]
+    for label, entry in sorted((k, v) for k, v in found.items() if k != "fast_path"):
+        lines.append("| %s | %s | %s | %d/%d | %s | %s |" % (
+            label, fmt(entry["first_request_ms"]), entry["vs_fast_path"], entry["restored"], entry["n"],
+            fmt(entry["rss_kb_before_idle"]), fmt(entry["rss_kb_after_idle"])))
+    return lines
 
 
 def chart(result, path):

@@ -23,6 +23,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO / ".collections"))
 
 import apps  # noqa: E402
+import scale_to_zero  # noqa: E402
 import stats  # noqa: E402
 
 BIN = REPO / ".venv" / "bin"
@@ -253,6 +254,24 @@ def host_spec(pairs, runs):
             "derive": derive, "images": images, "files": archives}
 
 
+def scale_to_zero_samples(host, pairs, runs):
+    """The scale-to-zero rows (bench/scale_to_zero.py), on the python app's generic InstantOn image;
+    the services are removed afterwards."""
+    app = next((a for a, f in pairs if a["name"] == "python-app" and f == "generic"), None)
+    if app is None or setting("SCALE_TO_ZERO", "1") != "1":
+        return []
+    stz_playbook = REPO / "playbooks" / "scale_to_zero.yml"
+    for action in scale_to_zero.SERVICES:
+        playbook(host, stz_playbook, scale_to_zero.role_vars(host, instanton_image(app, "generic"), action))
+    ssh(host, "cat > /tmp/instanton-bench-stz.py", stdin=(BENCH / "onhost_scale_to_zero.py").read_text())
+    try:
+        measured = ssh(host, "python3 /tmp/instanton-bench-stz.py", stdin=json.dumps(scale_to_zero.host_spec(app, runs)))
+    finally:
+        for action in scale_to_zero.SERVICES:
+            playbook(host, stz_playbook, dict(scale_to_zero.role_vars(host, "", action), scale_to_zero_state="absent"))
+    return json.loads(measured)["samples"]
+
+
 def summarize(pairs, measured, built, converge, host, runs):
     add_criu_statistics(measured["samples"])
     groups = stats.by_label(measured["samples"])
@@ -291,7 +310,10 @@ def main():
     ssh(host, "cat > /tmp/instanton-bench.py", stdin=(BENCH / "onhost.py").read_text())
     spec = host_spec(pairs, runs)
     measured = json.loads(ssh(host, "python3 /tmp/instanton-bench.py", stdin=json.dumps(spec)))
+    measured["samples"] += scale_to_zero_samples(host, pairs, runs)
     result = summarize(pairs, measured, built, converge, host, runs)
+    result["scale_to_zero"] = scale_to_zero.summary(measured["samples"], result["variants"],
+                                                    "python-app/generic spare in pod, API start")
     assert not stats.problems(result), stats.problems(result)
     out = BENCH / "results" / ("%s.json" % result["date"])
     out.parent.mkdir(exist_ok=True)

@@ -10,6 +10,15 @@ for label, ms, restored in [("InstantOn restore (podman run)", results["instanto
                             ("InstantOn spare in a pod (%s)" % results["spare_start_command"],
                              results["spare_start_ms"], results["spare_restored"])]:
     print("  %-40s %8d   (restored: %s, %.0f%% of cold)" % (label, ms, restored, 100.0 * ms / cold))
+idle = results["scale_to_zero"]
+print("  %-40s %8d   (restored: %s, %.0f%% of cold, %.1fx the spare)" % (
+    "first request after scale to zero", idle["wake_ms"], idle["restored"], 100.0 * idle["wake_ms"] / cold,
+    idle["wake_ms"] / idle["fast_path_ms"]))
+print("  idle: container stopped, no process left: %s (it held %d MB)" % (
+    idle["idle_stopped"], idle["rss_kb_before_idle"] // 1024))
+if not (idle["idle_stopped"] and idle["restored"]):
+    sys.exit("scale to zero: stopped when idle %s, restored on the next request %s" % (
+        idle["idle_stopped"], idle["restored"]))
 if not (results["restored"] and results["spare_restored"]):
     sys.exit("an InstantOn container did not restore: %s" % (
         results.get("fallback_reason") or results.get("spare_fallback_reason")))

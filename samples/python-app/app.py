@@ -10,12 +10,20 @@ from flask import Flask  # noqa: E402
 
 FRAME = pd.DataFrame(np.random.default_rng(7).normal(size=(200_000, 8)), columns=list("abcdefgh"))
 SUMMARY = FRAME.describe()
+COUNTER = {"requests": 0}
 app = Flask(__name__)
 
 
 @app.get("/")
 def index():
     return {"status": "ok", "rows": int(len(FRAME)), "mean_a": round(float(SUMMARY.loc["mean", "a"]), 6)}
+
+
+@app.get("/count")
+def count():
+    """In-memory state: goes on across a checkpoint and restore, starts again after a cold start."""
+    COUNTER["requests"] += 1
+    return {"count": COUNTER["requests"]}
 
 
 @app.get("/healthz")

@@ -75,3 +75,30 @@ def test_bad_name_is_rejected(tmp_path):
     done, out = render(tmp_path, k8s_manifests_name="Shop_App")
     assert done.returncode != 0
     assert "must be a DNS label" in done.stdout and not out.exists()
+
+
+def test_knative_service_scales_to_zero_and_is_ready_after_the_restore(tmp_path):
+    done, out = render(tmp_path, k8s_manifests_kinds=["knative_service", "deployment"],
+                       k8s_manifests_ports=[{"containerPort": 8080, "name": "http1"}],
+                       k8s_manifests_knative_scale_to_zero_retention="30s", k8s_manifests_readiness_path="/healthz")
+    assert done.returncode == 0, done.stdout
+    template = load(out, "shop-service.yaml")["spec"]["template"]
+    assert template["metadata"]["annotations"] == {
+        "autoscaling.knative.dev/min-scale": "0", "autoscaling.knative.dev/max-scale": "0",
+        "autoscaling.knative.dev/scale-to-zero-pod-retention-period": "30s"}
+    assert template["spec"]["containerConcurrency"] == 0
+    [container] = template["spec"]["containers"]
+    assert container["readinessProbe"] == {"httpGet": {"path": "/healthz", "port": 8080},
+                                           "periodSeconds": 1, "failureThreshold": 3}
+    assert container["securityContext"]["capabilities"] == {"add": ["CHECKPOINT_RESTORE", "SETPCAP"], "drop": ["ALL"]}
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    [deployment_container] = containers_of(load(out, "shop-deployment.yaml"))
+    assert "readinessProbe" not in deployment_container
+
+
+def test_knative_service_without_ports_has_no_probe(tmp_path):
+    done, out = render(tmp_path, k8s_manifests_kinds=["knative_service"], k8s_manifests_knative_min_scale=1)
+    assert done.returncode == 0, done.stdout
+    template = load(out, "shop-service.yaml")["spec"]["template"]
+    assert template["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"] == "1"
+    assert "readinessProbe" not in template["spec"]["containers"][0]

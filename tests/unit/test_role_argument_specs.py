@@ -9,6 +9,8 @@ from support import run_role
     ("container_runtime", {"container_runtime_oci_runtime": "docker"}, "container_runtime_oci_runtime"),
     ("criu", {"criu_network_lock": "firewalld"}, "criu_network_lock"),
     ("seccomp", {"seccomp_criu_syscalls": {"not": "a list"}}, "seccomp_criu_syscalls"),
+    ("scale_to_zero", {"scale_to_zero_name": "web", "scale_to_zero_image": "localhost/web:instanton",
+                       "scale_to_zero_idle_action": "pause"}, "scale_to_zero_idle_action"),
 ])
 def test_bad_values_are_rejected(tmp_path, role, variables, named):
     done = run_role(tmp_path, role, variables)

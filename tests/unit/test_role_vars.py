@@ -51,6 +51,8 @@ def test_rhel9(fixture):
     assert found["criu_packages"] == ["criu", "criu-libs"]
     assert found["criu_network_lock"] == "nftables"
     assert found["runtime_packages"]["runc"] == ["podman", "runc", "conmon", "container-selinux"]
+    assert found["scale_to_zero_tools"] == ["/usr/lib/systemd/systemd-socket-proxyd", "/usr/bin/systemd-socket-activate",
+                                            "/usr/libexec/podman/quadlet"]
 
 
 @pytest.mark.parametrize("fixture", ["debian-13-criu-4.1.1.json", "debian-13-criu-4.2.1.json"])

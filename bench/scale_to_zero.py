@@ -1,0 +1,43 @@
+"""`make bench` rows for scale to zero: the first request after an idle period, through the held
+port (connection to first answer: the proxy holds the connection while the service starts), for
+the idle actions stop and checkpoint, and the memory the service held before it went idle and after.
+
+The services come from the scale_to_zero role (playbooks/scale_to_zero.yml) on the bench host; the
+timing runs on the host (bench/onhost_scale_to_zero.py)."""
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+IDLE_TIME = "2s"
+# Public and backend ports of each idle action's service.
+SERVICES = {"stop": (28301, 28401), "checkpoint": (28302, 28402)}
+
+
+def service_name(action):
+    return "instanton-bench-stz-%s" % action
+
+
+def role_vars(host, image, action):
+    public, backend = SERVICES[action]
+    return {"instanton_hosts": host[0], "scale_to_zero_name": service_name(action), "scale_to_zero_image": image,
+            "scale_to_zero_listen": "127.0.0.1:%d" % public, "scale_to_zero_backend_port": backend,
+            "scale_to_zero_idle_action": action, "scale_to_zero_idle_time": IDLE_TIME, "scale_to_zero_keep": 1}
+
+
+def host_spec(app, runs):
+    return {"runs": runs, "timeout": 120, "services": [
+        {"label": "%s/scale to zero, %s" % (app["name"], action), "name": service_name(action),
+         "port": SERVICES[action][0], "path": app["path"], "expect": app["expect"]} for action in SERVICES]}
+
+
+def summary(samples, variants, fast_path_label):
+    """Per idle action: median wake vs the fast path's median, and the memory held before idle and after."""
+    import stats
+    fast = variants.get(fast_path_label, {}).get("first_answer_ms")
+    found = {"fast_path": fast_path_label}
+    for label, group in stats.by_label([s for s in samples if "scale to zero" in s["label"]]).items():
+        wake = stats.summary([s["ms"] for s in group])
+        found[label] = {"first_request_ms": wake, "vs_fast_path": stats.ratio(wake, fast),
+                        "restored": sum(1 for s in group if s.get("restored")), "n": len(group),
+                        "rss_kb_before_idle": stats.summary([s.get("rss_kb_before_idle") for s in group]),
+                        "rss_kb_after_idle": stats.summary([s.get("rss_kb_after_idle") for s in group])}
+    return found

@@ -1,0 +1,351 @@
+# -*- coding: utf-8 -*-
+# Copyright: instanton.platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Scale one InstantOn service to zero and back: the scale-to-zero tool (installed by the scale_to_zero role).
+
+  ready NAME             wait until the service answers; record how it started (restored or not)
+  wake NAME              start it (checkpoint idle action: restore its newest checkpoint archive) and wait
+  idle NAME              the idle action: stop it, or checkpoint it to disk and remove the container
+  checkpoint NAME        a scheduled checkpoint of the running service (--leave-running) and retention
+  recover NAME           replace a dead container by a restore of its newest checkpoint archive
+  proxy NAME             socket-activated: wake, then become systemd-socket-proxyd on the passed socket
+  serve NAME             without systemd: systemd-socket-activate holds the port, then `hold` keeps it
+  hold NAME              (from serve) start the proxy on each pending connection, the idle action when it exits
+
+`checkpoint --check` prints what would be taken and removed, and does nothing.
+The settings come from /etc/instanton/scale-to-zero/NAME.json, written by the role.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import select
+import subprocess
+import sys
+import time
+from urllib.request import urlopen
+
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from instanton_retention import plan_removals, scan  # noqa: E402  (installed beside this file)
+
+CONFIG_DIR = "/etc/instanton/scale-to-zero"
+STATE_DIR = "/run/instanton/scale-to-zero"
+ARCHIVE_REGEX = re.compile(r"^(?P<container>.+)-\d{8}T\d{6}")
+ARCHIVE_SUFFIXES = {"none": ".tar", "gzip": ".tar.gz", "zstd": ".tar.zst"}
+ARCHIVE_PATTERNS = ["*" + suffix for suffix in ARCHIVE_SUFFIXES.values()]
+RESTORED_MARKER = "instanton: restored"
+COLD_START_MARKER = "instanton: cold start:"
+LISTENING_FD = 3  # SD_LISTEN_FDS_START: the first socket systemd (or systemd-socket-activate) passes
+SOCKET_ACTIVATION_ENV = ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
+
+
+class ScaleError(Exception):
+    """A step failed; the message says which and why."""
+
+
+def settings(name):
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name):
+        raise ScaleError("%r is not a service name" % name)
+    path = os.path.join(CONFIG_DIR, name + ".json")
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (IOError, ValueError) as exc:
+        raise ScaleError("cannot read %s: %s" % (path, exc))
+
+
+@contextlib.contextmanager
+def turn(config):
+    """One step at a time per service: a scheduled checkpoint never meets a wake or an idle action."""
+    if not os.path.isdir(STATE_DIR):
+        os.makedirs(STATE_DIR, mode=0o755)
+    with open(os.path.join(STATE_DIR, config["name"] + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def podman(*args, **kwargs):
+    """podman with the socket activation variables removed, so that the container never inherits the socket."""
+    env = dict((key, value) for key, value in os.environ.items() if key not in SOCKET_ACTIVATION_ENV)
+    env["PODMAN_IGNORE_CGROUPSV1_WARNING"] = "1"
+    done = subprocess.run(["podman"] + list(args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, close_fds=True, check=False)
+    if kwargs.get("check", True) and done.returncode != 0:
+        raise ScaleError("podman %s failed: %s" % (" ".join(args[:3]), done.stderr.strip()[-1500:]))
+    return done
+
+
+def container_state(name):
+    """The container's state (running, exited, ...) or None when there is none."""
+    done = podman("container", "inspect", "--format", "{{.State.Status}}", name, check=False)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def newest_archive(config):
+    archives = [a for a in scan(config["checkpoint_dir"], ARCHIVE_PATTERNS, ARCHIVE_REGEX)
+                if a["container"] == config["name"]] if os.path.isdir(config["checkpoint_dir"]) else []
+    return max(archives, key=lambda archive: archive["mtime"])["path"] if archives else None
+
+
+def new_archive_path(config):
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "%06d" % (time.time() % 1 * 1e6)
+    name = "%s-%s%s" % (config["name"], stamp, ARCHIVE_SUFFIXES[config["compression"]])
+    return os.path.join(config["checkpoint_dir"], name)
+
+
+def checkpoint_dir(config):
+    """The archive directory, 0700 (archives hold process memory and secrets)."""
+    os.makedirs(config["checkpoint_dir"], mode=0o700, exist_ok=True)
+    os.chmod(config["checkpoint_dir"], 0o700)
+    return config["checkpoint_dir"]
+
+
+def removals(config, extra=None):
+    """Archives of this service beyond `keep`, oldest first (extra: one about to be taken)."""
+    archives = [a for a in scan(checkpoint_dir(config), ARCHIVE_PATTERNS, ARCHIVE_REGEX)
+                if a["container"] == config["name"]]
+    if extra:
+        archives.append({"path": extra, "container": config["name"], "mtime": time.time()})
+    return [a["path"] for a in plan_removals(archives, config["keep"], None, time.time())]
+
+
+def take_checkpoint(config, leave_running):
+    """podman container checkpoint --export into a new 0600 archive; the archive and what retention removed."""
+    path = new_archive_path(config)
+    checkpoint_dir(config)
+    old_umask = os.umask(0o077)
+    try:
+        # Without --tcp-established: the restore cannot take established connections (podman refuses it with
+        # --name), so a checkpoint during a request fails now rather than give an archive that never restores.
+        args = ["container", "checkpoint", "--export", path, "--compress", config["compression"]]
+        podman(*(args + (["--leave-running"] if leave_running else []) + [config["name"]]))
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, 0o600)
+    removed = removals(config)
+    for doomed in removed:
+        os.remove(doomed)
+    return path, removed
+
+
+def answers(config):
+    try:
+        urlopen("http://%s%s" % (config["backend"], config["readiness_path"]), timeout=2).read()
+        return True
+    except Exception:  # noqa: BLE001  (refused, reset, timeout: not ready yet)
+        return False
+
+
+def start_outcome(name):
+    """True/False from the InstantOn entrypoint's markers; None when it printed neither."""
+    logs = podman("logs", name, check=False)
+    text = logs.stdout + logs.stderr
+    if RESTORED_MARKER in text:
+        return True
+    return False if COLD_START_MARKER in text else None
+
+
+def record(config, started, **facts):
+    """How this start went, in /run/instanton/scale-to-zero/NAME.json (for the demo and tests)."""
+    facts.update(name=config["name"], woke_at=started)
+    temporary = os.path.join(STATE_DIR, ".%s.json.tmp" % config["name"])
+    with open(temporary, "w") as handle:
+        json.dump(facts, handle, sort_keys=True)
+    os.rename(temporary, os.path.join(STATE_DIR, config["name"] + ".json"))
+    return facts
+
+
+def wait_for_answer(config, started):
+    """ms from started to the first answer; the container's state is read once a second (a podman call)."""
+    deadline = started + config["readiness_timeout"]
+    next_look = time.time() + 1
+    while not answers(config):
+        now = time.time()
+        if now > next_look:
+            if container_state(config["name"]) not in ("running", "created", "configured"):
+                raise ScaleError("%s stopped before it answered on %s" % (config["name"], config["backend"]))
+            next_look = now + 1
+        if now > deadline:
+            raise ScaleError("%s did not answer on %s within %ss" % (config["name"], config["backend"],
+                                                                     config["readiness_timeout"]))
+        time.sleep(0.01)
+    return int((time.time() - started) * 1000)
+
+
+def in_background(step):
+    """Run step in a detached grandchild (without the held socket); the caller goes on at once."""
+    child = os.fork()
+    if child:
+        os.waitpid(child, 0)
+        return
+    if os.fork() == 0:
+        if "LISTEN_FDS" in os.environ:
+            os.close(3)
+        try:
+            step()
+        finally:
+            os._exit(0)
+    os._exit(0)
+
+
+def ready(config, started=None, archive=None, fallback_reason=None, defer=False):
+    """Wait for the first answer and record the start; with defer (the proxy is waiting), the image's
+    restore marker is read from the container log in the background."""
+    started = started or time.time()
+    facts = dict(wake_ms=wait_for_answer(config, started), source="checkpoint archive" if archive else "image",
+                 archive=archive, fallback_reason=fallback_reason)
+    if archive:
+        return record(config, started, restored=True, **facts)
+    if defer:
+        in_background(lambda: record(config, started, restored=bool(start_outcome(config["name"])), **facts))
+        return facts
+    return record(config, started, restored=bool(start_outcome(config["name"])), **facts)
+
+
+def run_arguments(config):
+    # --replace: a stopped or dead container of the service is in the way (no podman call to find out).
+    args = ["run", "--detach", "--replace", "--name", config["name"], "--publish", "%s:%d" % (config["backend"], config["app_port"])]
+    for capability in config["capabilities"]:
+        args += ["--cap-add", capability]
+    if config["seccomp_profile"] and os.path.exists(config["seccomp_profile"]):
+        args += ["--security-opt", "seccomp=" + config["seccomp_profile"]]
+    return args + config["podman_options"] + [config["image"]]
+
+
+def restore_arguments(config, archive):
+    return ["container", "restore", "--import", archive, "--name", config["name"],
+            "--publish", "%s:%d" % (config["backend"], config["app_port"])]
+
+
+def remove_leftover(config):
+    """A stopped or dead container of the service is in the way of a new one of that name."""
+    state = container_state(config["name"])
+    if state is not None and state != "running":
+        podman("rm", "--force", config["name"])
+    return state == "running"
+
+
+def wake(config, defer=False):
+    """Start the service: the newest checkpoint archive (idle action checkpoint), else the image; an archive
+    that does not restore falls back to the image (the reason is recorded) rather than leave the port dead."""
+    started = time.time()
+    with turn(config):
+        if answers(config):
+            return ready(config, started, defer=defer)
+        archive = newest_archive(config) if config["idle_action"] == "checkpoint" else None
+        if archive:
+            remove_leftover(config)
+            try:
+                podman(*restore_arguments(config, archive))
+                return ready(config, started, archive)
+            except ScaleError as exc:
+                remove_leftover(config)
+                podman(*run_arguments(config))
+                return ready(config, started, fallback_reason="%s: %s" % (archive, exc), defer=defer)
+        podman(*run_arguments(config))
+        return ready(config, started, defer=defer)
+
+
+def recover(config):
+    started = time.time()
+    archive = newest_archive(config)
+    if archive is None:
+        raise ScaleError("no checkpoint archive of %s in %s" % (config["name"], config["checkpoint_dir"]))
+    with turn(config):
+        if remove_leftover(config):
+            raise ScaleError("%s is running: recover replaces a dead container only" % config["name"])
+        podman(*restore_arguments(config, archive))
+        return ready(config, started, archive)
+
+
+def idle(config):
+    with turn(config):
+        return idle_action(config)
+
+
+def idle_action(config):
+    if container_state(config["name"]) is None:
+        return {"idle_action": config["idle_action"], "changed": False}
+    if config["idle_action"] == "checkpoint" and container_state(config["name"]) == "running":
+        archive, removed = take_checkpoint(config, leave_running=False)
+        podman("rm", "--force", config["name"])
+        return {"idle_action": "checkpoint", "archive": archive, "removed": removed, "changed": True}
+    podman("rm", "--force", "--time", str(config["stop_timeout"]), config["name"])
+    return {"idle_action": "stop", "changed": True}
+
+
+def scheduled_checkpoint(config, check):
+    if container_state(config["name"]) != "running":
+        return {"changed": False, "taken": None, "removed": [], "msg": "%s is not running" % config["name"]}
+    if check:
+        path = new_archive_path(config)
+        return {"changed": True, "check_mode": True, "would_take": path, "would_remove": removals(config, path)}
+    with turn(config):
+        archive, removed = take_checkpoint(config, leave_running=True)
+    return {"changed": True, "taken": archive, "removed": removed}
+
+
+def proxy(config):
+    """Started by systemd-socket-activate with the held socket as fd 3: wake, then hand it to the proxy."""
+    wake(config, defer=True)
+    os.execv(config["proxyd"], [config["proxyd"], "--exit-idle-time=%s" % config["idle_time"], config["backend"]])
+
+
+def serve(config):
+    """The lab's way (no systemd as init): systemd-socket-activate holds the port until the first connection,
+    then hands it to `hold`, which keeps it for good, as the .socket unit does."""
+    os.execv(config["socket_activate"], [config["socket_activate"], "--listen=" + config["listen"],
+                                         os.path.realpath(__file__), "hold", config["name"]])
+
+
+def hold(config):
+    """Keep the held socket (fd 3) listening: on a pending connection start the proxy with it; when the proxy
+    exits idle, run the idle action. Connections that come meanwhile wait in the socket's queue."""
+    os.set_inheritable(LISTENING_FD, True)
+    while True:
+        select.select([LISTENING_FD], [], [])
+        child = os.fork()
+        if child == 0:
+            os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+            os.execv(os.path.realpath(__file__), [os.path.realpath(__file__), "proxy", config["name"]])
+        if os.waitpid(child, 0)[1] != 0:
+            time.sleep(1)  # the start failed: no tight loop on the waiting connection
+        try:
+            print(json.dumps(idle(config)), flush=True)
+        except ScaleError as exc:
+            print("idle action failed: %s" % exc, file=sys.stderr, flush=True)
+
+
+COMMANDS = {
+    "ready": lambda config, _check: ready(config),
+    "wake": lambda config, _check: wake(config),
+    "idle": lambda config, _check: idle(config),
+    "recover": lambda config, _check: recover(config),
+    "checkpoint": scheduled_checkpoint,
+    "proxy": lambda config, _check: proxy(config),
+    "serve": lambda config, _check: serve(config),
+    "hold": lambda config, _check: hold(config),
+}
+
+
+def main(argv):
+    check = "--check" in argv
+    words = [word for word in argv if word != "--check"]
+    if len(words) != 2 or words[0] not in COMMANDS:
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        outcome = COMMANDS[words[0]](settings(words[1]), check)
+    except ScaleError as exc:
+        print(json.dumps({"failed": True, "msg": str(exc)}), file=sys.stderr)
+        return 1
+    print(json.dumps(outcome, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

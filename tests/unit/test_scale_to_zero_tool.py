@@ -1,0 +1,67 @@
+"""The scale_to_zero role's tool: its archive names, retention and input checks (no podman here;
+tests/integration/test_scale_to_zero.py drives it on a lab host)."""
+import importlib.util
+import json
+import os
+import sys
+
+import pytest
+
+from support import REPO
+
+TOOL = REPO / "roles" / "scale_to_zero" / "files" / "instanton_scale_to_zero.py"
+
+
+@pytest.fixture(scope="module")
+def tool():
+    # The role installs plugins/module_utils/retention.py beside the tool as instanton_retention.py.
+    spec = importlib.util.spec_from_file_location("instanton_retention",
+                                                  str(REPO / "plugins" / "module_utils" / "retention.py"))
+    retention = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(retention)
+    sys.modules["instanton_retention"] = retention
+    spec = importlib.util.spec_from_file_location("instanton_scale_to_zero", str(TOOL))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules["instanton_retention"]
+
+
+def config(tmp_path, keep=2):
+    return {"name": "shop", "checkpoint_dir": str(tmp_path / "ckpt"), "keep": keep, "compression": "zstd"}
+
+
+def test_archive_names_belong_to_their_service_and_sort_by_time(tool, tmp_path):
+    first, second = tool.new_archive_path(config(tmp_path)), tool.new_archive_path(config(tmp_path))
+    assert first < second
+    name = os.path.basename(first)
+    assert tool.ARCHIVE_REGEX.match(name).group("container") == "shop" and name.endswith(".tar.zst")
+
+
+def test_retention_keeps_the_newest_of_this_service_only(tool, tmp_path):
+    settings = config(tmp_path)
+    archives = [os.path.join(settings["checkpoint_dir"], "%s-2026120%dT000000000000.tar.zst" % (service, day))
+                for service in ("shop", "shop-admin") for day in (1, 2, 3)]
+    tool.checkpoint_dir(settings)
+    for number, path in enumerate(archives):
+        open(path, "w").close()
+        os.utime(path, (1000 + number, 1000 + number))
+    assert oct(os.stat(settings["checkpoint_dir"]).st_mode & 0o777) == "0o700"
+    assert tool.removals(settings) == [archives[0]]
+    planned = tool.removals(settings, extra=tool.new_archive_path(settings))
+    assert planned == archives[:2]
+    assert tool.newest_archive(dict(settings, idle_action="checkpoint")) == archives[2]
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["checkpoint", "../etc"], 1, "is not a service name"),
+    (["checkpoint", "absent-service"], 1, "cannot read"),
+    (["sleep", "shop"], 2, "scale-to-zero tool"),
+    (["wake"], 2, "scale-to-zero tool"),
+])
+def test_bad_input_is_named(tool, capsys, argv, code, message):
+    assert tool.main(argv) == code
+    error = capsys.readouterr().err
+    assert message in error
+    if code == 1:
+        assert json.loads(error)["failed"] is True
