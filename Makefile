@@ -4,6 +4,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VENV      := .venv
+# ansible-core 2.16 manages RHEL 8's Python 3.6: sanity runs on it as well as on the pinned release.
+VENV_2_16 := .venv-2.16
 BIN       := $(VENV)/bin
 PYTHON    ?= python3
 LAB_HOSTS ?= 2
@@ -17,11 +19,12 @@ BUILD_ROOT := .build/ansible_collections/instanton/platform
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help system-deps venv lab lab-destroy lab-status demo test unit lint sanity compat integration molecule collection bench clean
+.PHONY: help system-deps venv lab lab-destroy lab-status demo test unit lint docs-lint docs sanity sanity-2.16 compat packaging integration molecule collection bench clean
 
 help:
 	@echo "make demo        provision the lab (or INVENTORY=path), build an InstantOn image, compare cold and InstantOn starts"
-	@echo "make test        unit tests, lint, sanity, Python 3.6 check, molecule and integration tests on lab hosts"
+	@echo "make test        unit tests, lint, docs lint, sanity (2.16 and pinned), Python 3.6 check, clean install, molecule and integration tests on lab hosts"
+	@echo "make docs        the collection's HTML docs (antsibull-docs) in docs/_build/html"
 	@echo "make bench       cold start against InstantOn restore, medians and ratios"
 	@echo "make lab | lab-destroy | lab-status    the built-in lab (LAB_HOSTS=$(LAB_HOSTS))"
 
@@ -53,29 +56,57 @@ demo: venv $(if $(INVENTORY),,lab)
 	$(BIN)/ansible-playbook -i $(DEMO_INV) playbooks/demo.yml
 	@$(BIN)/python tests/report_demo.py .lab/results/demo.json
 
-test: unit lint sanity compat integration
+test: unit lint docs-lint sanity sanity-2.16 compat packaging integration
 
 unit: venv
 	$(BIN)/pytest -q tests/unit
 
 lint: venv
 	$(BIN)/ansible-lint --profile production --offline
+	$(BIN)/antsibull-changelog lint
+
+# antsibull-docs reads the collection where Ansible finds it (the .collections link).
+docs-lint: venv
+	cd $(COLLECTION_LINK) && antsibull-docs lint-collection-docs --plugin-docs .
+
+docs: venv
+	@rm -rf .build/docs && mkdir -p .build/docs
+	antsibull-docs sphinx-init --use-current --dest-dir .build/docs instanton.platform
+	$(BIN)/pip install -q -r .build/docs/requirements.txt
+	cd .build/docs && ./build.sh
+	@rm -rf docs/_build && mkdir -p docs/_build && cp -r .build/docs/build/html docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
 
 # ansible-test wants the collection at ansible_collections/<ns>/<name>: sanity runs on a copy.
 collection: venv system-deps
 	@rm -rf .build && mkdir -p $(BUILD_ROOT)
 	@git ls-files -co --exclude-standard | grep -v '^lab/\|^\.ci/\|^bench/' | rsync -a --files-from=- ./ $(BUILD_ROOT)/
-# Its pip bootstrap comes from a host that is unreachable here: provide a stand-in.
-ANSIBLE_TEST_PIP = $(shell sed -n "s/.*pip='\([0-9.]*\)'.*/\1/p" $(VENV)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | head -n 1)
-PIP_BOOTSTRAP = $(HOME)/.ansible/test/cache/get_pip_$(subst .,_,$(ANSIBLE_TEST_PIP)).py
+# Its pip bootstrap comes from a host that is unreachable here: provide a stand-in, named for
+# the pip version the venv's ansible-test asks for.
+pip_bootstrap = $(HOME)/.ansible/test/cache/get_pip_$(subst .,_,$(shell sed -n "s/.*pip='\([0-9.]*\)'.*/\1/p" \
+  $(1)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | head -n 1)).py
+define run_sanity
+	@mkdir -p $(HOME)/.ansible/test/cache && cp tests/sanity/get_pip.py $(call pip_bootstrap,$(1))
+	cd $(BUILD_ROOT) && rm -rf .git && git init -q && git add -A && \
+	  $(CURDIR)/$(1)/bin/ansible-test sanity --python 3.11 --requirements --color no
+endef
 sanity: collection
-	@mkdir -p $(dir $(PIP_BOOTSTRAP)) && cp tests/sanity/get_pip.py $(PIP_BOOTSTRAP)
-	cd $(BUILD_ROOT) && git init -q && git add -A && \
-	  ansible-test sanity --python 3.11 --requirements --color no
+	$(call run_sanity,$(VENV))
+
+$(VENV_2_16)/.installed: requirements/ansible-core-2.16.txt
+	$(PYTHON) -m venv $(VENV_2_16)
+	$(VENV_2_16)/bin/pip install -q -r requirements/ansible-core-2.16.txt
+	@touch $@
+sanity-2.16: collection $(VENV_2_16)/.installed
+	$(call run_sanity,$(VENV_2_16))
 
 # Modules run on the managed hosts: RHEL 8 has platform-python 3.6.
 compat: venv
 	$(BIN)/vermin --no-tips --violations -t=3.6- plugins/modules plugins/module_utils
+
+# The built tarball installed with only its declared dependencies; ansible-builder's context.
+packaging: venv
+	$(BIN)/pytest -q tests/packaging
 
 # molecule converges the host role on the lab hosts (idempotence, testinfra);
 # the integration tests then use those provisioned hosts.
@@ -87,4 +118,4 @@ bench: venv lab
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf .build .collections $(VENV)
+	rm -rf .build .collections $(VENV) $(VENV_2_16) docs/_build

@@ -280,6 +280,8 @@ def write_inventory(hosts, key):
             "ansible_ssh_common_args": ssh_args,
             "ansible_python_interpreter": "/usr/bin/python3",
             "instanton_lab_base_image_tarball": "/var/lib/instanton-lab/debian-13.tar",
+            # No registry is reachable: the smoke test uses the imported base image.
+            "host_smoke_image": "localhost/debian:13",
         },
     }}}}
     # JSON is valid YAML; the file is small and written atomically.

@@ -28,16 +28,45 @@ RLIMITS = (("nofile", resource.RLIMIT_NOFILE), ("nproc", resource.RLIMIT_NPROC),
            ("memlock", resource.RLIMIT_MEMLOCK))
 SMOKE_PORT = 8080
 SMOKE_ANSWER = "instanton-smoke"
-# perl-base (in every Debian image) has IO::Socket::INET: no extra package in the image.
+# The smoke programs run under perl (Debian and Ubuntu images: perl-base) or Python (UBI: dnf's
+# python3, RHEL 8's platform-python), whichever the image holds: no package is added to it.
+SMOKE_SHELL = (
+    'command -v perl >/dev/null 2>&1 && exec perl -e "$1";'
+    ' for python in python3 /usr/libexec/platform-python; do'
+    ' command -v $python >/dev/null 2>&1 && exec $python -c "$2"; done;'
+    ' echo "the smoke image holds neither perl nor python3" >&2; exit 127')
 SMOKE_LISTENER = (
     'use IO::Socket::INET; $| = 1;'
     ' my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => %d,'
     ' Listen => 5, ReuseAddr => 1) or die "listen: $!\\n";'
-    ' while (my $c = $s->accept) { print $c "%s\\n"; close $c }' % (SMOKE_PORT, SMOKE_ANSWER))
+    ' while (my $c = $s->accept) { print $c "%s\\n"; close $c }' % (SMOKE_PORT, SMOKE_ANSWER),
+    'import socket\n'
+    's = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n'
+    's.bind(("127.0.0.1", %d)); s.listen(5)\n'
+    'while True:\n    c = s.accept()[0]; c.sendall(b"%s\\n"); c.close()\n' % (SMOKE_PORT, SMOKE_ANSWER))
 SMOKE_CLIENT = (
     'use IO::Socket::INET; my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1:%d",'
-    ' Timeout => 3) or die "connect: $!\\n"; print scalar <$c>' % SMOKE_PORT)
+    ' Timeout => 3) or die "connect: $!\\n"; print scalar <$c>' % SMOKE_PORT,
+    'import socket; print(socket.create_connection(("127.0.0.1", %d), 3).makefile().readline().strip())'
+    % SMOKE_PORT)
+# The distribution's own image, from its vendor's registry: what a real host can pull.
+SMOKE_IMAGES = {
+    "rhel": "registry.access.redhat.com/ubi{major}/ubi:latest",
+    "centos": "registry.access.redhat.com/ubi{major}/ubi:latest",
+    "rocky": "registry.access.redhat.com/ubi{major}/ubi:latest",
+    "almalinux": "registry.access.redhat.com/ubi{major}/ubi:latest",
+    "debian": "docker.io/library/debian:{major}",
+    "ubuntu": "docker.io/library/ubuntu:{version}",
+}
 SMOKE_LISTEN_TIMEOUT = 10.0
+
+
+def default_smoke_image(distribution):
+    """The smoke test's image for a distribution ({id, version} of os-release), or None."""
+    template = SMOKE_IMAGES.get(distribution["id"])
+    if not template or not distribution["version"]:
+        return None
+    return template.format(major=distribution["version"].split(".")[0], version=distribution["version"])
 
 
 def read_text(path):
@@ -194,8 +223,8 @@ class SmokeTest(object):
         return out
 
     def ask_listener(self):
-        rc, out, err = self.podman.run(["exec", self.name, "perl", "-e", SMOKE_CLIENT],
-                                       check=False)
+        rc, out, err = self.podman.run(["exec", self.name, "sh", "-c", SMOKE_SHELL, "smoke"]
+                                       + list(SMOKE_CLIENT), check=False)
         return rc == 0 and out.strip() == SMOKE_ANSWER, (out + err).strip()
 
     def wait_for_listener(self):
@@ -224,7 +253,8 @@ class SmokeTest(object):
         try:
             self.step("run", ["run", "--detach", "--name", self.name, "--network", "none",
                               "--security-opt", "seccomp=%s" % self.seccomp_profile]
-                      + self.run_options + [self.image, "perl", "-e", SMOKE_LISTENER])
+                      + self.run_options + [self.image, "sh", "-c", SMOKE_SHELL, "smoke"]
+                      + list(SMOKE_LISTENER))
             self.wait_for_listener()
             self.step("checkpoint", ["container", "checkpoint", self.name])
             self.step("restore", ["container", "restore", self.name])
@@ -232,7 +262,7 @@ class SmokeTest(object):
         except SmokeFailed as failure:
             return self.result(failure.step, str(failure))
         finally:
-            # perl is PID 1 and ignores SIGTERM: kill at once rather than wait.
+            # The listener is PID 1 and ignores SIGTERM: kill at once rather than wait.
             self.podman.run(["rm", "--force", "--ignore", "--time", "0", self.name],
                             check=False)
         return self.result(None, "checkpointed and restored a TCP listener; it answered")

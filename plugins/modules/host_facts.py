@@ -41,10 +41,13 @@ options:
     default: /etc/containers/seccomp.d/instanton.json
   smoke_image:
     description:
-      - The image for the smoke test; it needs C(perl) with C(IO::Socket::INET)
-        (Debian's C(perl-base)).
+      - The image for the smoke test; it needs C(sh) and C(perl) (with C(IO::Socket::INET), as
+        Debian's C(perl-base) has) or C(python3) (or RHEL 8's C(/usr/libexec/platform-python)).
+      - Default is the host distribution's own image, pulled when missing,
+        C(registry.access.redhat.com/ubiN/ubi:latest) on RHEL and its rebuilds (N the major version),
+        C(docker.io/library/debian:N) on Debian and C(docker.io/library/ubuntu:X.Y) on Ubuntu. On
+        other distributions set it.
     type: str
-    default: localhost/debian:13
 notes:
   - Supports check mode; the smoke test is skipped in check mode.
   - Run as root; podman checkpoint/restore needs root.
@@ -168,7 +171,7 @@ smoke:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.instanton.platform.plugins.module_utils.host_probe import (
-    SmokeTest, gather)
+    SmokeTest, default_smoke_image, gather)
 from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import (
     evaluate, run_options)
 from ansible_collections.instanton.platform.plugins.module_utils.podman import PodmanError
@@ -184,7 +187,11 @@ def smoke_result(module, facts):
         return {"passed": False, "failed_step": "run", "timings_ms": {},
                 "message": "podman is not usable here: %s"
                            % facts["podman"].get("error", "not installed")}
-    test = SmokeTest(module, module.params["executable"], module.params["smoke_image"],
+    image = module.params["smoke_image"] or default_smoke_image(facts["distribution"])
+    if not image:
+        return {"passed": False, "failed_step": "run", "timings_ms": {},
+                "message": "no default smoke image for %(id)s %(version)s: set smoke_image" % facts["distribution"]}
+    test = SmokeTest(module, module.params["executable"], image,
                      module.params["seccomp_profile"], run_options(facts))
     return test.run()
 
@@ -194,12 +201,12 @@ def main():
         argument_spec=dict(
             smoke=dict(type="bool", default=False),
             seccomp_profile=dict(type="path", default="/etc/containers/seccomp.d/instanton.json"),
-            smoke_image=dict(type="str", default="localhost/debian:13"),
+            smoke_image=dict(type="str"),
             executable=dict(type="str", default="podman"),
         ),
         supports_check_mode=True,
     )
-    if not module.params["smoke_image"].strip():
+    if module.params["smoke_image"] is not None and not module.params["smoke_image"].strip():
         module.fail_json(msg="smoke_image must not be empty")
     try:
         facts = gather(module, module.params["executable"], module.params["seccomp_profile"])

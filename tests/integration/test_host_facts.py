@@ -69,7 +69,8 @@ def profiles():
 
 
 def host_facts(**args):
-    result = ansible("instanton.platform.host_facts", args)
+    """host_facts with the lab's base image for the smoke test (no registry is reachable)."""
+    result = ansible("instanton.platform.host_facts", dict({"smoke_image": "localhost/debian:13"}, **args))
     assert not result.get("failed"), result
     assert result["changed"] is False
     return result

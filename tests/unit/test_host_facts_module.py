@@ -64,6 +64,26 @@ def test_os_release(text, expected):
     assert host_probe.parse_os_release(text) == expected
 
 
+FIXTURES = REPO / "tests" / "unit" / "fixtures" / "host_facts"
+
+
+@pytest.mark.parametrize("fixture, image", [
+    ("rhel-8.6.json", "registry.access.redhat.com/ubi8/ubi:latest"),
+    ("rhel-9.4.json", "registry.access.redhat.com/ubi9/ubi:latest"),
+    ("debian-12-kernel-6.1.json", "docker.io/library/debian:12"),
+    ("debian-13-criu-4.2.1.json", "docker.io/library/debian:13"),
+    ("ubuntu-24.04.json", "docker.io/library/ubuntu:24.04"),
+])
+def test_smoke_image_defaults_to_the_recorded_hosts_own_distribution(fixture, image):
+    facts = json.loads((FIXTURES / fixture).read_text())
+    assert host_probe.default_smoke_image(facts["distribution"]) == image
+
+
+def test_no_default_smoke_image_for_an_unknown_distribution():
+    assert host_probe.default_smoke_image({"id": "unknown", "version": ""}) is None
+    assert host_probe.default_smoke_image({"id": "gentoo", "version": "2.17"}) is None
+
+
 def test_seccomp_facts_for_missing_broken_and_good_profiles(tmp_path):
     assert host_probe.seccomp_facts(str(tmp_path / "none.json"))["exists"] is False
     broken = tmp_path / "broken.json"

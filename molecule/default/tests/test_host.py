@@ -63,6 +63,6 @@ def test_restore_capabilities_and_no_more(host):
 
 
 def test_preflight_smoke_checkpoint_and_restore(host):
-    result = host.ansible("instanton.platform.host_facts", "smoke=true", check=False)
+    result = host.ansible("instanton.platform.host_facts", "smoke=true smoke_image=localhost/debian:13", check=False)
     assert result["verdict"] == "ready", result.get("reasons")
     assert result["smoke"]["passed"], result["smoke"]
