@@ -2,7 +2,7 @@
 # Runs as the first process of a lab host, already inside its own network,
 # mount and UTS namespaces (lab.py starts it with `ip netns exec` + `unshare`).
 # Turns ROOT into the host's real root with pivot_root: a plain chroot is not
-# enough for podman or `criu check` (see shared/LAB-NOTES.md).
+# enough for podman or `criu check` (see docs/lab.md).
 set -euo pipefail
 root=$1 hostname=$2
 

@@ -8,7 +8,7 @@
 Each host is a debootstrapped Debian 13 root entered with pivot_root inside its
 own mount, UTS and network namespaces, with a veth on a lab bridge, NAT to the
 package registries, and sshd on its lab address. Why it is built this way is in
-shared/LAB-NOTES.md and docs/lab.md.
+docs/lab.md.
 """
 import argparse
 import ipaddress
