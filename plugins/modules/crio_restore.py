@@ -111,17 +111,19 @@ class RestoreError(Exception):
 
 
 def crio_settings(text):
-    """{table: {key: raw value}} from `crio config` output (TOML, one key per line)."""
+    """{table: {key: value}} from `crio config` output, which prints a setting that keeps its
+    default as a comment ("# key = value"); a set value wins over such a default."""
     tables, current = {}, ""
     for line in text.splitlines():
-        line = line.strip()
-        header = re.match(r"^\[([^\[\]]+)\]$", line)
+        header = re.match(r"^\[([^\[\]]+)\]\s*$", line.strip())
+        setting = re.match(r"^(#\s*)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+?)\s*$", line.strip())
         if header:
             current = header.group(1)
             tables.setdefault(current, {})
-        elif "=" in line and not line.startswith("#"):
-            key, value = line.split("=", 1)
-            tables.setdefault(current, {})[key.strip()] = value.strip().strip('"')
+        elif setting:
+            table = tables.setdefault(current, {})
+            if not setting.group(1) or setting.group(2) not in table:
+                table[setting.group(2)] = setting.group(3).strip('"')
     return tables
 
 

@@ -150,7 +150,7 @@ def test_crio_lab_and_crio_node_rerun_change_nothing(crio_lab):
     assert done.returncode == 0, done.stdout[-3000:]
     for host in crio_lab:
         assert re.search(r"%s\s+: ok=\d+\s+changed=0 " % host, done.stdout), done.stdout[-3000:]
-    assert "checkpointed a container (checkpoint_restore), and restored it" in done.stdout
+    assert "checkpointed a container (checkpoint_restore), and restored it in a new pod" in done.stdout
 
 
 @pytest.mark.parametrize("index", [0, 1], ids=["crio-1.36", "crio-1.37"])
@@ -191,14 +191,17 @@ def test_counter_checkpointed_through_the_kubelet_api_continues_in_a_new_pod(
         later_token, later = wait_count(host, restored["container_id"], first)
         # Same process (its token), going on from its checkpointed count: not a restart.
         assert first_token == later_token == token
-        assert before <= first <= at_checkpoint + 1 < later + 1
+        # Pod A kept counting after its checkpoint, so its count then only bounds ours from above
+        # when the restore was quick; what matters: no new token, no count below the one seen
+        # before the checkpoint, and still counting.
+        assert before <= first < later
         again = run_module("crio_restore", {"image": restore_image, "pod": pod_b,
                                             "namespace": NAMESPACE, "container": "counter"},
                            host=host, inventory=LAB_INVENTORY)
         assert again["changed"] is False and again["container_id"] == restored["container_id"]
         record(crio_version_name(counter_image[host]), {
             "crio": counter_image[host], "count_before_checkpoint": before,
-            "count_at_checkpoint": at_checkpoint, "first_count_restored": first,
+            "count_just_after_checkpoint": at_checkpoint, "first_count_restored": first,
             "later_count_restored": later, "kubelet_checkpoint_s": round(checkpoint_s, 2),
             "restore_ms": restored["restore_ms"], "archive_bytes": size, "archive_mode": mode,
             "checkpoint_level": restored["checkpoint_level"]})
