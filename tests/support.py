@@ -56,10 +56,12 @@ def run_role(tmp_path, role, extra_vars):
     return run_playbook(playbook, extra_vars)
 
 
-def run_playbook(playbook, extra_vars, inventory=None, check=False):
+def run_playbook(playbook, extra_vars, inventory=None, check=False, limit=None):
     command = [str(BIN / "ansible-playbook"), str(playbook), "-e", json.dumps(extra_vars)]
     if inventory:
         command += ["-i", str(inventory)]
+    if limit:
+        command += ["--limit", limit]
     if check:
         command.append("--check")
     env = ansible_env()

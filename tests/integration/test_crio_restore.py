@@ -211,3 +211,32 @@ def test_counter_checkpointed_through_the_kubelet_api_continues_in_a_new_pod(
 
 def crio_version_name(version):
     return version.replace(".", "_")
+
+
+def test_restore_refusals_name_cause_and_fix_and_leave_nothing(crio_lab):
+    """Under checkpoint_only (CRI-O 1.37) the node still checkpoints (crio_node's proof), and
+    crio_restore refuses before creating anything; a namespaced signature policy too."""
+    host = host_at(1)
+    args = {"image": "localhost/any-checkpoint:latest", "pod": "refused-" + uuid.uuid4().hex[:6],
+            "namespace": NAMESPACE, "container": "counter"}
+    switched = run_playbook(REPO / "lab" / "crio.yml", {"crio_lab_checkpoint_level": "checkpoint_only"},
+                            inventory=LAB_INVENTORY, limit=host)
+    try:
+        assert switched.returncode == 0, switched.stdout[-3000:]
+        assert "checkpointed a container (checkpoint_only)." in switched.stdout
+        refused = run_module("crio_restore", args, host=host, inventory=LAB_INVENTORY)
+        assert refused["failed"] is True
+        assert "container_level_enabled is checkpoint_only" in refused["msg"]
+        assert 'Fix: set it to "checkpoint_restore"' in refused["msg"]
+    finally:
+        back = run_playbook(REPO / "lab" / "crio.yml", {}, inventory=LAB_INVENTORY, limit=host)
+        assert back.returncode == 0, back.stdout[-3000:]
+    policy = "/etc/crio/policies/%s.json" % NAMESPACE
+    ssh(host, "mkdir -p /etc/crio/policies && cp /etc/containers/policy.json %s" % policy)
+    try:
+        refused = run_module("crio_restore", args, host=host, inventory=LAB_INVENTORY)
+    finally:
+        ssh(host, "rm -f %s" % policy)
+    assert refused["failed"] is True
+    assert "namespaced signature policy %s" % policy in refused["msg"] and "Fix:" in refused["msg"]
+    assert ssh(host, "crictl pods -q --name '^%s$'" % args["pod"]).strip() == ""

@@ -75,3 +75,19 @@ def test_bad_name_is_rejected(tmp_path):
     done, out = render(tmp_path, k8s_manifests_name="Shop_App")
     assert done.returncode != 0
     assert "must be a DNS label" in done.stdout and not out.exists()
+
+
+def test_checkpoint_rbac_grants_only_create_on_nodes_checkpoint(tmp_path):
+    done, out = render(tmp_path, k8s_manifests_checkpoint_rbac=True, k8s_manifests_namespace="web")
+    assert done.returncode == 0, done.stdout
+    role = load(out, "shop-clusterrole.yaml")
+    assert role["kind"] == "ClusterRole" and role["metadata"]["name"] == "shop-checkpoint"
+    granted = [(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
+               for resource in rule["resources"] for verb in rule["verbs"]]
+    assert granted == [("", "nodes/checkpoint", "create")]
+    assert set(role) == {"apiVersion", "kind", "metadata", "rules"}  # no aggregationRule
+    binding = load(out, "shop-clusterrolebinding.yaml")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                  "name": "shop-checkpoint"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "shop-checkpointer",
+                                    "namespace": "web"}]
