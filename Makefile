@@ -17,7 +17,7 @@ BUILD_ROOT := .build/ansible_collections/instanton/platform
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help system-deps venv lab lab-destroy lab-status demo test unit lint sanity compat integration molecule collection bench clean
+.PHONY: help system-deps venv lab crio-lab lab-destroy lab-status demo test unit lint sanity compat integration molecule collection bench clean
 
 help:
 	@echo "make demo        provision the lab (or INVENTORY=path), build an InstantOn image, compare cold and InstantOn starts"
@@ -44,6 +44,9 @@ $(COLLECTION_LINK):
 
 lab: system-deps
 	$(PYTHON) lab/lab.py up --hosts $(LAB_HOSTS)
+# Real CRI-O on the lab hosts (the CRI-O tests run this themselves, once per session).
+crio-lab: venv lab
+	$(BIN)/ansible-playbook -i $(LAB_INV) lab/crio.yml
 lab-destroy:
 	$(PYTHON) lab/lab.py down
 lab-status:
