@@ -57,10 +57,11 @@ attributes:
     description: Runs the checks, creates nothing.
   diff_mode:
     support: none
+    description: Nothing to compare; the result says what was started.
 requirements:
   - CRI-O with C(crictl) configured for its socket (C(/etc/crictl.yaml)), root.
 author:
-  - instanton.platform engineers
+  - instanton.platform engineers (@instanton)
 """
 
 EXAMPLES = r"""

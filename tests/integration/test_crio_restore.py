@@ -8,7 +8,6 @@ checkpoint_archive_info and checkpoint_image on the archive CRI-O wrote, and cri
 starts it in a new pod, where the counter must go on from where it was.
 """
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -56,9 +55,9 @@ def counter_image(crio_lab):
     """The counter's image (with a CMD: CRI-O restores only such containers) on every host."""
     containerfile = "FROM localhost/debian:13\nCMD [\"sh\", \"-c\", %s]\n" % json.dumps(COUNTER)
     for host in crio_lab:
-        ssh(host, "podman image exists %s || (d=$(mktemp -d) && printf %%s %s | podman build -q "
-                  "-t %s -f - $d && rm -rf $d)" % (COUNTER_IMAGE, shlex.quote(containerfile),
-                                                    COUNTER_IMAGE))
+        build = ("podman image exists {image} || (d=$(mktemp -d) && printf %s {file} | "
+                 "podman build -q -t {image} -f - $d && rm -rf $d)")
+        ssh(host, build.format(image=COUNTER_IMAGE, file=shlex.quote(containerfile)))
     return crio_lab
 
 
@@ -73,11 +72,12 @@ def start_pod(host, pod, container, image, command=None):
     if command:
         container_config["command"] = command
     directory = "/var/tmp/instanton-crio-%s" % pod
-    return ssh(host, "set -e; mkdir -p -m 0700 {d}; cd {d}; printf %s {p} > pod.json; "
-                     "printf %s {c} > ctr.json; pod=$(crictl runp pod.json); "
-                     "ctr=$(crictl create --no-pull $pod ctr.json pod.json); crictl start $ctr >/dev/null; "
-                     "echo $pod $ctr".format(d=directory, p=shlex.quote(json.dumps(pod_config)),
-                                              c=shlex.quote(json.dumps(container_config)))).split()
+    script = ("set -e; mkdir -p -m 0700 {d}; cd {d}; printf %s {p} > pod.json; "
+              "printf %s {c} > ctr.json; pod=$(crictl runp pod.json); "
+              "ctr=$(crictl create --no-pull $pod ctr.json pod.json); crictl start $ctr >/dev/null; "
+              "echo $pod $ctr")
+    return ssh(host, script.format(d=directory, p=shlex.quote(json.dumps(pod_config)),
+                                   c=shlex.quote(json.dumps(container_config)))).split()
 
 
 def read_count(host, container_id):
@@ -150,7 +150,8 @@ def test_crio_lab_and_crio_node_rerun_change_nothing(crio_lab):
     assert done.returncode == 0, done.stdout[-3000:]
     for host in crio_lab:
         assert re.search(r"%s\s+: ok=\d+\s+changed=0 " % host, done.stdout), done.stdout[-3000:]
-    assert "checkpointed a container (checkpoint_restore), and restored it in a new pod" in done.stdout
+    assert "checkpointed a container (checkpoint_restore), and restored it in a new pod" in \
+        " ".join(done.stdout.split())
 
 
 @pytest.mark.parametrize("index", [0, 1], ids=["crio-1.36", "crio-1.37"])
@@ -223,7 +224,7 @@ def test_restore_refusals_name_cause_and_fix_and_leave_nothing(crio_lab):
                             inventory=LAB_INVENTORY, limit=host)
     try:
         assert switched.returncode == 0, switched.stdout[-3000:]
-        assert "checkpointed a container (checkpoint_only)." in switched.stdout
+        assert "checkpointed a container (checkpoint_only)." in " ".join(switched.stdout.split())
         refused = run_module("crio_restore", args, host=host, inventory=LAB_INVENTORY)
         assert refused["failed"] is True
         assert "container_level_enabled is checkpoint_only" in refused["msg"]
