@@ -13,13 +13,13 @@ INVENTORY ?=
 LAB_INV   := .lab/inventory.yml
 # `make demo INVENTORY=path` targets real hosts; without it, the built-in lab.
 DEMO_INV  := $(if $(INVENTORY),$(INVENTORY),$(LAB_INV))
-SYSTEM_PACKAGES := debootstrap iproute2 nftables openssh-client util-linux rsync git
+SYSTEM_PACKAGES := debootstrap iproute2 nftables openssh-client util-linux rsync git xz-utils
 COLLECTION_LINK := .collections/ansible_collections/instanton/platform
 BUILD_ROOT := .build/ansible_collections/instanton/platform
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help system-deps venv lab lab-destroy lab-status demo test unit lint docs-lint docs sanity sanity-2.16 compat packaging integration molecule collection bench clean
+.PHONY: help system-deps venv lab crio-lab lab-destroy lab-status demo test unit lint docs-lint docs sanity sanity-2.16 compat packaging integration molecule collection bench clean
 
 help:
 	@echo "make demo        provision the lab (or INVENTORY=path), build an InstantOn image, compare cold and InstantOn starts"
@@ -47,6 +47,12 @@ $(COLLECTION_LINK):
 
 lab: system-deps
 	$(PYTHON) lab/lab.py up --hosts $(LAB_HOSTS)
+# Real CRI-O on the lab hosts (the CRI-O tests run this themselves, once per session).
+# No registry here carries CRI-O: the lab installs it from a kit of binaries built from its sources.
+CRIO_KIT ?= $(abspath ../shared/cri-o)
+export CRIO_KIT
+crio-lab: venv lab
+	$(BIN)/ansible-playbook -i $(LAB_INV) -e crio_lab_kit=$(CRIO_KIT) lab/crio.yml
 lab-destroy:
 	$(PYTHON) lab/lab.py down
 lab-status:

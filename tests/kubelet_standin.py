@@ -1,12 +1,15 @@
 """A local HTTPS STAND-IN for the kubelet checkpoint API, for tests (no kubelet runs here).
 
 It listens on 127.0.0.1 with a certificate from a throwaway CA, REQUIRES a client certificate
-from that CA, and answers POST /checkpoint/{namespace}/{pod}/{container} like the kubelet:
-200 with JSON items (the archive path of pod "web", or ARCHIVE), 500 for pod "nocriu",
-403 for pod "denied" and 404 otherwise.
+from that CA, and answers POST /checkpoint/{namespace}/{pod}/{container} like the kubelet.
+It is the kubelet's HTTP layer only. Behind it, either canned answers (200 with the archive
+path ARCHIVE for pod "web", 500 for pod "nocriu", 403 for pod "denied", 404 otherwise), or,
+with StandInKubelet.backend = crio_backend(...), a REAL CRI-O on a lab host, asked through
+its CRI socket the way the kubelet asks it (crictl checkpoint = CRI CheckpointContainer).
 """
 import datetime
 import json
+import shlex
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -52,17 +55,19 @@ class StandInKubelet(BaseHTTPRequestHandler):
 
     requests = []
     archive = ARCHIVE
+    backend = None
 
     def do_POST(self):  # noqa: N802 - http.server's name
         peer = self.connection.getpeercert()
         self.requests.append({"path": self.path, "client": dict(x[0] for x in peer["subject"])})
-        parts = self.path.split("?")[0].split("/")
-        pod = parts[3] if len(parts) == 5 and parts[1] == "checkpoint" else None
-        answers = {"web": (200, json.dumps({"items": [self.archive]})),
-                   "nocriu": (500, "checkpoint/restore support not available"),
-                   "denied": (403, "Forbidden (user=client, verb=create, resource=nodes, "
-                                   "subresource=(checkpoint))")}
-        status, body = answers.get(pod, (404, "404 page not found"))
+        path, _sep, query = self.path.partition("?")
+        parts = path.split("/")
+        if len(parts) == 5 and parts[1] == "checkpoint" and self.backend:
+            timeout = dict(item.partition("=")[::2] for item in query.split("&")).get("timeout")
+            status, body = type(self).backend(parts[2], parts[3], parts[4], timeout)
+        else:
+            status, body = self.canned_answer(parts[3] if len(parts) == 5 and parts[1] == "checkpoint"
+                                              else None)
         payload = body.encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json" if status == 200 else "text/plain")
@@ -71,8 +76,40 @@ class StandInKubelet(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def canned_answer(self, pod):
+        answers = {"web": (200, json.dumps({"items": [self.archive]})),
+                   "nocriu": (500, "checkpoint/restore support not available"),
+                   "denied": (403, "Forbidden (user=client, verb=create, resource=nodes, "
+                                   "subresource=(checkpoint))")}
+        return answers.get(pod, (404, "404 page not found"))
+
     def log_message(self, *args):
         pass
+
+
+def crio_backend(run_on_node, directory="/var/lib/kubelet/checkpoints"):
+    """What the kubelet does behind its checkpoint endpoint, against a real CRI-O.
+
+    RUN_ON_NODE(command) -> (rc, stdout, stderr) runs a shell command on the node. The
+    container is found by the labels the kubelet gives every container, checkpointed with
+    CRI CheckpointContainer (crictl checkpoint --export) into the kubelet's archive path.
+    """
+    def answer(namespace, pod, container, timeout):
+        labels = {"io.kubernetes.pod.namespace": namespace, "io.kubernetes.pod.name": pod,
+                  "io.kubernetes.container.name": container}
+        rc, ids, err = run_on_node("crictl ps -q " + " ".join(
+            "--label %s" % shlex.quote("%s=%s" % item) for item in sorted(labels.items())))
+        if rc != 0 or not ids.split():
+            return 404, "container %s not found in pod %s/%s %s" % (container, namespace, pod, err)
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        archive = "%s/checkpoint-%s_%s-%s-%s.tar" % (directory, pod, namespace, container, stamp)
+        rc, _out, err = run_on_node("mkdir -p -m 0700 %s && crictl --timeout %ss checkpoint --export=%s %s"
+                                    % (directory, timeout or 60, shlex.quote(archive), ids.split()[0]))
+        if rc != 0:
+            return 500, "checkpointing of container %s in pod %s/%s failed: %s" % (
+                container, namespace, pod, err.strip())
+        return 200, json.dumps({"items": [archive]})
+    return answer
 
 
 def make_pki(directory):

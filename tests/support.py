@@ -56,12 +56,14 @@ def run_role(tmp_path, role, extra_vars):
     return run_playbook(playbook, extra_vars)
 
 
-def run_playbook(playbook, extra_vars, inventory=None, check=False, verbosity=None):
+def run_playbook(playbook, extra_vars, inventory=None, check=False, verbosity=None, limit=None):
     command = [str(BIN / "ansible-playbook"), str(playbook), "-e", json.dumps(extra_vars)]
     if verbosity:
         command.append(verbosity)
     if inventory:
         command += ["-i", str(inventory)]
+    if limit:
+        command += ["--limit", limit]
     if check:
         command.append("--check")
     env = ansible_env()

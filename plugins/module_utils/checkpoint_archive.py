@@ -365,6 +365,31 @@ def container_identity(config, spec):
     return identity
 
 
+# Where each Kubernetes field of a CRI-O archive comes from: the labels the kubelet gives
+# every container, which CRI-O copies into the container's annotations.
+KUBELET_LABELS = {"pod": "io.kubernetes.pod.name", "namespace": "io.kubernetes.pod.namespace",
+                  "container_name": "io.kubernetes.container.name"}
+
+
+def absent_fields(identity, spec):
+    """{field: why} for the Kubernetes fields a CRI-O archive does not tell."""
+    if identity.get("engine") != "CRI-O":
+        return {}
+    annotations = spec.get("annotations") or {}
+    crio_name = annotations.get("io.kubernetes.cri-o.Name")
+    absent = {}
+    for field, label in sorted(KUBELET_LABELS.items()):
+        if identity.get(field) or annotations.get(label):
+            continue
+        why = ("the container has no %s label: the kubelet sets it on every container, so the "
+               "container was made by another CRI client (crictl, a test)" % label)
+        if crio_name:
+            why += "; CRI-O's own name for it, %s, is k8s_<container>_<pod>_<namespace>_<uid>_<attempt> " \
+                   "from the pod's metadata" % crio_name
+        absent[field] = why
+    return absent
+
+
 def criu_version(collector, spec):
     annotated = (spec.get("annotations") or {}).get("org.criu.checkpoint.criu.version")
     if annotated:
@@ -521,6 +546,7 @@ def describe(collector, compression):
     flat = processes(collector)
     descriptors, sockets = open_files(collector, flat)
     info = container_identity(config, spec)
+    info["absent"] = absent_fields(info, spec)
     info.update({
         "compression": compression,
         "criu_version": criu_version(collector, spec),

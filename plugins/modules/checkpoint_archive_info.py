@@ -103,6 +103,16 @@ namespace:
   description: Pod namespace (Kubernetes archives), else null.
   returned: success
   type: str
+absent:
+  description:
+    - For CRI-O archives, each of C(pod), C(namespace), C(container_name) that the archive does
+      not tell, with the reason. They come from the kubelet's labels
+      (C(io.kubernetes.pod.name), C(io.kubernetes.pod.namespace),
+      C(io.kubernetes.container.name)), which CRI-O keeps in the container's annotations;
+      containers made by other CRI clients may lack them. Empty when nothing is missing.
+  returned: success
+  type: dict
+  sample: {"pod": "the container has no io.kubernetes.pod.name label: ..."}
 compression:
   description: none, gzip or zstd, detected from the archive content.
   returned: success

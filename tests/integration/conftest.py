@@ -1,9 +1,10 @@
 """Integration tests run on provisioned lab hosts (or INSTANTON_INVENTORY's `lab` group)."""
 import os
+import re
 
 import pytest
 
-from support import LAB_INVENTORY, REPO, run_playbook
+from support import LAB_INVENTORY, REPO, lab_hosts, lab_ssh, run_playbook
 
 
 def pytest_collection_modifyitems(items):
@@ -22,3 +23,16 @@ def provisioned_hosts():
         return
     done = run_playbook(REPO / "playbooks" / "provision.yml", {}, inventory=LAB_INVENTORY)
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+@pytest.fixture(scope="session")
+def crio_lab():
+    """Real CRI-O on every lab host, once per session (lab/crio.yml: kit checked against its
+    SHA256SUMS, binaries installed, CRI-O started the lab's way, crio_node applied with
+    restores on). Host N runs 1.36.3 or 1.37.0-dev in turn; returns {host: what
+    `crictl version` says the runtime is}."""
+    kit = os.environ.get("CRIO_KIT") or str(REPO.parent / "shared" / "cri-o")
+    done = run_playbook(REPO / "lab" / "crio.yml", {"crio_lab_kit": kit}, inventory=LAB_INVENTORY)
+    assert done.returncode == 0, done.stdout[-4000:]
+    return dict((host, re.search(r"RuntimeVersion:\s*(\S+)", lab_ssh(host, "crictl version")).group(1))
+                for host in lab_hosts())

@@ -112,3 +112,35 @@ def test_minimal_podman_layout_reports_identity(tmp_path):
     assert result["checkpoint_size"]["root_fs_diff_size"] == 1024
     assert [child["pid"] for child in result["process_tree"]["children"]] == [3, 4]
     assert result["deleted_files"] == ["/etc/motd"] and result["changed"] is False
+
+
+# config.dump and spec.dump annotations as CRI-O 1.36.3 wrote them (crictl checkpoint --export
+# on a lab host), trimmed to the fields the reader uses.
+CRIO_CONFIG = {"id": "02ea2de1", "name": "k8s_c1_pa_shop_u1_0", "rootfsImageName": "localhost/debian:13",
+               "runtime": "crun", "createdTime": "2026-12-01T05:09:22.23602Z"}
+CRIO_KUBELET_LABELS = {"io.kubernetes.pod.name": "pa", "io.kubernetes.pod.namespace": "shop",
+                       "io.kubernetes.container.name": "c1"}
+CRIO_ANNOTATIONS = {"io.container.manager": "cri-o", "io.kubernetes.cri-o.Metadata": '{"name":"c1"}',
+                    "io.kubernetes.cri-o.Name": "k8s_c1_pa_shop_u1_0",
+                    "io.kubernetes.cri-o.Created": "2026-12-01T05:09:22.123157219Z"}
+
+
+def test_crio_archive_names_pod_namespace_container_and_image_from_kubelet_labels():
+    spec = {"annotations": dict(CRIO_ANNOTATIONS, **CRIO_KUBELET_LABELS)}
+    identity = ca.container_identity(CRIO_CONFIG, spec)
+    assert (identity["engine"], identity["pod"], identity["namespace"], identity["container_name"],
+            identity["image"]) == ("CRI-O", "pa", "shop", "c1", "localhost/debian:13")
+    assert ca.absent_fields(identity, spec) == {}
+
+
+def test_crio_archive_without_kubelet_labels_says_what_is_absent_and_why():
+    spec = {"annotations": CRIO_ANNOTATIONS}
+    absent = ca.absent_fields(ca.container_identity(CRIO_CONFIG, spec), spec)
+    assert sorted(absent) == ["namespace", "pod"]
+    assert "no io.kubernetes.pod.name label" in absent["pod"]
+    assert "k8s_c1_pa_shop_u1_0" in absent["namespace"]
+
+
+def test_podman_archives_have_no_kubernetes_fields_to_miss():
+    spec = {"annotations": {"io.container.manager": "libpod"}}
+    assert ca.absent_fields(ca.container_identity({"name": "web"}, spec), spec) == {}

@@ -102,3 +102,19 @@ def test_knative_service_without_ports_has_no_probe(tmp_path):
     template = load(out, "shop-service.yaml")["spec"]["template"]
     assert template["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"] == "1"
     assert "readinessProbe" not in template["spec"]["containers"][0]
+
+
+def test_checkpoint_rbac_grants_only_create_on_nodes_checkpoint(tmp_path):
+    done, out = render(tmp_path, k8s_manifests_checkpoint_rbac=True, k8s_manifests_namespace="web")
+    assert done.returncode == 0, done.stdout
+    role = load(out, "shop-clusterrole.yaml")
+    assert role["kind"] == "ClusterRole" and role["metadata"]["name"] == "shop-checkpoint"
+    granted = [(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
+               for resource in rule["resources"] for verb in rule["verbs"]]
+    assert granted == [("", "nodes/checkpoint", "create")]
+    assert set(role) == {"apiVersion", "kind", "metadata", "rules"}  # no aggregationRule
+    binding = load(out, "shop-clusterrolebinding.yaml")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                  "name": "shop-checkpoint"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "shop-checkpointer",
+                                    "namespace": "web"}]
