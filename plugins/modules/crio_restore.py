@@ -29,7 +29,7 @@ description:
   - Idempotent. A running container of that name in a ready pod of that name and
     namespace is left alone.
   - For tests and single nodes; in a cluster, the kubelet creates the pod from a manifest
-    (role M(instanton.platform.k8s_manifests)) and the same checks apply to the node.
+    (role P(instanton.platform.k8s_manifests#role)) and the same checks apply to the node.
 options:
   image:
     description: Checkpoint image on the node (CRI-O does not pull it here).
