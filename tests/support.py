@@ -72,6 +72,14 @@ def run_playbook(playbook, extra_vars, inventory=None, check=False, verbosity=No
                           stderr=subprocess.STDOUT, text=True, timeout=600, check=False)
 
 
+def run_crio_lab(extra_vars=None, limit=None):
+    """lab/crio.yml on the lab hosts with the CRI-O kit: CRIO_KIT (make sets it), else the kit
+    beside the clone."""
+    kit = os.environ.get("CRIO_KIT") or str(REPO.parent / "shared" / "cri-o")
+    return run_playbook(REPO / "lab" / "crio.yml", dict(extra_vars or {}, crio_lab_kit=kit),
+                        inventory=LAB_INVENTORY, limit=limit)
+
+
 def lab_host_ssh(host):
     """The ssh command line (as a list) for a host of the lab inventory's `lab` group."""
     lab = yaml.safe_load(LAB_INVENTORY.read_text())["all"]["children"]["lab"]

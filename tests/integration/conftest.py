@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from support import LAB_INVENTORY, REPO, lab_hosts, lab_ssh, run_playbook
+from support import LAB_INVENTORY, REPO, lab_hosts, lab_ssh, run_crio_lab, run_playbook
 
 
 def pytest_collection_modifyitems(items):
@@ -31,8 +31,7 @@ def crio_lab():
     SHA256SUMS, binaries installed, CRI-O started the lab's way, crio_node applied with
     restores on). Host N runs 1.36.3 or 1.37.0-dev in turn; returns {host: what
     `crictl version` says the runtime is}."""
-    kit = os.environ.get("CRIO_KIT") or str(REPO.parent / "shared" / "cri-o")
-    done = run_playbook(REPO / "lab" / "crio.yml", {"crio_lab_kit": kit}, inventory=LAB_INVENTORY)
+    done = run_crio_lab()
     assert done.returncode == 0, done.stdout[-4000:]
     return dict((host, re.search(r"RuntimeVersion:\s*(\S+)", lab_ssh(host, "crictl version")).group(1))
                 for host in lab_hosts())

@@ -17,7 +17,7 @@ import uuid
 import pytest
 
 from kubelet_standin import StandInKubelet, crio_backend, make_pki, start_kubelet
-from support import LAB_INVENTORY, REPO, lab_host_ssh, lab_hosts, lab_ssh, run_module, run_playbook
+from support import LAB_INVENTORY, REPO, lab_host_ssh, lab_hosts, lab_ssh, run_crio_lab, run_module
 
 pytestmark = pytest.mark.lab
 COUNTER_IMAGE = "localhost/instanton-crio-counter:latest"
@@ -146,7 +146,7 @@ def test_crictl_answers_and_crio_node_wrote_the_key_this_crio_knows(crio_lab):
 
 
 def test_crio_lab_and_crio_node_rerun_change_nothing(crio_lab):
-    done = run_playbook(REPO / "lab" / "crio.yml", {}, inventory=LAB_INVENTORY)
+    done = run_crio_lab()
     assert done.returncode == 0, done.stdout[-3000:]
     for host in crio_lab:
         assert re.search(r"%s\s+: ok=\d+\s+changed=0 " % host, done.stdout), done.stdout[-3000:]
@@ -220,8 +220,7 @@ def test_restore_refusals_name_cause_and_fix_and_leave_nothing(crio_lab):
     host = host_at(1)
     args = {"image": "localhost/any-checkpoint:latest", "pod": "refused-" + uuid.uuid4().hex[:6],
             "namespace": NAMESPACE, "container": "counter"}
-    switched = run_playbook(REPO / "lab" / "crio.yml", {"crio_lab_checkpoint_level": "checkpoint_only"},
-                            inventory=LAB_INVENTORY, limit=host)
+    switched = run_crio_lab({"crio_lab_checkpoint_level": "checkpoint_only"}, limit=host)
     try:
         assert switched.returncode == 0, switched.stdout[-3000:]
         assert "checkpointed a container (checkpoint_only)." in " ".join(switched.stdout.split())
@@ -230,7 +229,7 @@ def test_restore_refusals_name_cause_and_fix_and_leave_nothing(crio_lab):
         assert "container_level_enabled is checkpoint_only" in refused["msg"]
         assert 'Fix: set it to "checkpoint_restore"' in refused["msg"]
     finally:
-        back = run_playbook(REPO / "lab" / "crio.yml", {}, inventory=LAB_INVENTORY, limit=host)
+        back = run_crio_lab(limit=host)
         assert back.returncode == 0, back.stdout[-3000:]
     policy = "/etc/crio/policies/%s.json" % NAMESPACE
     ssh(host, "mkdir -p /etc/crio/policies && cp /etc/containers/policy.json %s" % policy)
