@@ -110,7 +110,7 @@ def test_concurrent_starts_of_one_name_end_with_one_container_and_truthful_resul
     # lock on the name, one run can remove the container another is about to report.
     # Values long enough not to be masked (no_log) inside the container IDs the test compares.
     for env in ({}, {"ROUND": "round-two"}, {"ROUND": "round-three"}):
-        args = start_args(name, ports=["127.0.0.1:19301:8080"], env=env)
+        args = start_args(name, ports=["127.0.0.1:19211:8080"], env=env)
         with ThreadPoolExecutor(3) as pool:
             results = list(pool.map(lambda _: module("instanton_container", args), range(3)))
         present = [line for line in containers() if line.endswith(" " + name)]
@@ -129,7 +129,7 @@ def logs_of_current_run(name):
 
 def test_a_container_started_again_says_truthfully_how(image):
     name = "itest-restart-%s" % RUN_ID
-    args = start_args(name, ports=["127.0.0.1:19302:8080"])
+    args = start_args(name, ports=["127.0.0.1:19212:8080"])
     first = module("instanton_container", args)
     assert first.get("restored") is True, first.get("msg") or first.get("fallback_reason")
     # What a restart policy or `podman start` does: the same container, its earlier log and /run kept.
@@ -151,7 +151,7 @@ def test_checkpoint_files_are_private(image):
     listing = "stat -c '%a %n' /instanton /instanton/checkpoint /instanton/checkpoint/*"
     in_image = ssh("podman run --rm --network none --entrypoint sh %s -c %s" % (image, shlex.quote(listing)))
     name = "itest-private-%s" % RUN_ID
-    result = module("instanton_container", start_args(name, ports=["127.0.0.1:19303:8080"]))
+    result = module("instanton_container", start_args(name, ports=["127.0.0.1:19213:8080"]))
     assert result.get("restored") is True, result.get("fallback_reason")
     after_restore = ssh("podman exec %s sh -c %s" % (name, shlex.quote(listing)))
     for line in (in_image + after_restore).strip().splitlines():

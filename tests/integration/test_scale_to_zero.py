@@ -27,7 +27,8 @@ TOOL = "/usr/local/libexec/instanton/instanton-scale-to-zero"
 IDLE_SECONDS = {"stop": 3, "checkpoint": 20}
 # Bounded waits: the idle period plus the idle action (a checkpoint export takes a few seconds).
 IDLE_WAIT = 60
-SERVICES = {"stop": (19301, 19401), "checkpoint": (19302, 19402)}
+# Host ports of their own: other test files use 191xx (flavors), 192xx (hardening), 193xx (third-party).
+SERVICES = {"stop": (19501, 19601), "checkpoint": (19502, 19602)}
 KEEP = 2
 
 
