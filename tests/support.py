@@ -113,6 +113,19 @@ def build_samples(host, samples):
         assert done.returncode == 0, done.stdout[-3000:]
 
 
+def build_instanton_images(host, args_by_key, measured):
+    """instanton_image on a lab host for each key's arguments; the results, with each build's time
+    and image size recorded in measured[key]."""
+    built = {}
+    for key, args in args_by_key.items():
+        result = run_module("instanton_image", args, host=host, inventory=LAB_INVENTORY)
+        assert not result.get("failed"), result.get("msg")
+        built[key] = result
+        measured.setdefault(key, {}).update(build_seconds=result.get("build_seconds"),
+                                            image_mb=round(result["image"]["Size"] / 1e6))
+    return built
+
+
 def keep_measured(request, path, measured):
     """Write what a session measured (a dict the tests fill) to path when the session ends."""
     request.addfinalizer(lambda: path.parent.mkdir(parents=True, exist_ok=True)

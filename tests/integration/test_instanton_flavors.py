@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from support import LAB_INVENTORY, REPO, build_samples, keep_measured, lab_ssh, run_module, target_host
+from support import LAB_INVENTORY, REPO, build_instanton_images, build_samples, keep_measured, lab_ssh, run_module, target_host
 
 pytestmark = pytest.mark.lab
 HOST = target_host() if LAB_INVENTORY.exists() else None
@@ -102,14 +102,9 @@ def images(request):
     build_samples(HOST, ("jvm-app", "liberty-standin"))
     request.addfinalizer(remove_everything)
     keep_measured(request, RESULTS, MEASURED)
-    built = {}
-    for flavor in FLAVORS:
-        result = module("instanton_image", build_args(flavor))
-        assert not result.get("failed"), result.get("msg")
+    built = build_instanton_images(HOST, {flavor: build_args(flavor) for flavor in FLAVORS}, MEASURED)
+    for result in built.values():
         assert result["changed"] and result["built"]
-        built[flavor] = result
-        MEASURED.setdefault(flavor, {}).update(build_seconds=result["build_seconds"],
-                                               image_mb=round(result["image"]["Size"] / 1e6))
     return built
 
 

@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from support import BIN, LAB_INVENTORY, REPO, build_samples, keep_measured, lab_ssh, run_module, target_host
+from support import BIN, LAB_INVENTORY, REPO, build_instanton_images, build_samples, keep_measured, lab_ssh, run_module, target_host
 
 pytestmark = pytest.mark.lab
 HOST = target_host() if LAB_INVENTORY.exists() else None
@@ -85,14 +85,7 @@ def service_images(request):
     build_samples(HOST, [sample for sample, _readiness in SERVICES.values()])
     request.addfinalizer(remove_everything)
     keep_measured(request, RESULTS, MEASURED)
-    built = {}
-    for service in SERVICES:
-        result = module("instanton_image", build_args(service))
-        assert not result.get("failed"), result.get("msg")
-        built[service] = result
-        MEASURED[service] = {"build_seconds": result.get("build_seconds"),
-                             "image_mb": round(result["image"]["Size"] / 1e6)}
-    return built
+    return build_instanton_images(HOST, {service: build_args(service) for service in SERVICES}, MEASURED)
 
 
 def start(service, image, **extra):

@@ -54,28 +54,20 @@ def run_module(name, args, tmp_path):
     return json.loads(done.stdout), calls.exists()
 
 
-@pytest.mark.parametrize("args, expected", [
-    ({"name": "", "image": "localhost/app:1"}, "name must not be empty"),
-    ({"name": "a b", "image": "localhost/app:1"}, "is not a valid container name"),
-    ({"name": "app", "image": ""}, "image must not be empty"),
-    ({"name": "app", "image": "Bad Image"}, "is not a valid image name"),
-    ({"name": "app", "image": "localhost/app:1", "pod": "-pod"}, "pod '-pod' is not a valid container name"),
-    ({"name": "", "state": "absent"}, "name must not be empty"),
-])
-def test_instanton_container_refuses_bad_names_before_podman_runs(tmp_path, args, expected):
-    result, podman_ran = run_module("instanton_container", args, tmp_path)
-    assert result["failed"] and expected in result["msg"]
-    assert not podman_ran
-
-
-@pytest.mark.parametrize("args, expected", [
-    ({"name": "", "app_image": "localhost/app:1", "readiness": {"type": "tcp", "port": 80}}, "name must not be empty"),
-    ({"name": "localhost/x:1", "app_image": "", "readiness": {"type": "tcp", "port": 80}},
+@pytest.mark.parametrize("module, args, expected", [
+    ("instanton_container", {"name": "", "image": "localhost/app:1"}, "name must not be empty"),
+    ("instanton_container", {"name": "a b", "image": "localhost/app:1"}, "is not a valid container name"),
+    ("instanton_container", {"name": "app", "image": ""}, "image must not be empty"),
+    ("instanton_container", {"name": "app", "image": "Bad Image"}, "is not a valid image name"),
+    ("instanton_container", {"name": "app", "image": "localhost/app:1", "pod": "-pod"}, "pod '-pod' is not a valid container name"),
+    ("instanton_container", {"name": "", "state": "absent"}, "name must not be empty"),
+    ("instanton_image", {"name": "", "app_image": "localhost/app:1", "readiness": {"type": "tcp", "port": 80}}, "name must not be empty"),
+    ("instanton_image", {"name": "localhost/x:1", "app_image": "", "readiness": {"type": "tcp", "port": 80}},
      "app_image must not be empty"),
-    ({"name": "UPPER/case", "state": "absent"}, "is not a valid image name"),
+    ("instanton_image", {"name": "UPPER/case", "state": "absent"}, "is not a valid image name"),
 ])
-def test_instanton_image_refuses_bad_names_before_podman_runs(tmp_path, args, expected):
-    result, podman_ran = run_module("instanton_image", args, tmp_path)
+def test_modules_refuse_bad_names_before_podman_runs(tmp_path, module, args, expected):
+    result, podman_ran = run_module(module, args, tmp_path)
     assert result["failed"] and expected in result["msg"]
     assert not podman_ran
 
