@@ -36,7 +36,7 @@ _value:
   type: dict
 """
 
-from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import criu_for_kernel
+from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import criu_for_kernel
 
 
 class FilterModule(object):

@@ -167,7 +167,7 @@ network:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.instanton.platform.plugins.module_utils.checkpoint_archive import (
+from ansible_collections.instanton.platform.plugins.module_utils.kubernetes._checkpoint_archive import (
     ArchiveError, read_archive)
 
 

@@ -88,7 +88,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.instanton.platform.plugins.module_utils.retention import (
+from ansible_collections.instanton.platform.plugins.module_utils.instanton._retention import (
     DEFAULT_CONTAINER_REGEX, RetentionError, parse_age, plan_removals, scan)
 
 

@@ -72,8 +72,8 @@ container:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.instanton.platform.plugins.module_utils import container_run
-from ansible_collections.instanton.platform.plugins.module_utils.podman import Podman, PodmanError
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _container_run as container_run
+from ansible_collections.instanton.platform.plugins.module_utils.common._podman import Podman, PodmanError
 
 
 def main():

@@ -118,7 +118,7 @@ url:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.instanton.platform.plugins.module_utils.kubelet_api import (
+from ansible_collections.instanton.platform.plugins.module_utils.kubernetes._kubelet_api import (
     KubeletError, checkpoint_path, request_checkpoint, tls_context)
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from support import LAB_INVENTORY, run_module, target_host
 
-from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import (
+from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import (
     CRIU_SYSCALLS)
 
 HOST = target_host() if LAB_INVENTORY.exists() else None

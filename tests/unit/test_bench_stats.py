@@ -53,7 +53,7 @@ def test_start_commands_publish_on_loopback_and_grant_only_restore_capabilities(
 
 
 def test_experiment_entrypoints_set_the_restore_verbosity_they_name():
-    from ansible_collections.instanton.platform.plugins.module_utils import instanton_scripts
+    from ansible_collections.instanton.platform.plugins.module_utils.instanton import _instanton_scripts as instanton_scripts
     for experiment in [e for e in apps.EXPERIMENTS if "entrypoint" in e]:
         text = run.entrypoint_variant(experiment["entrypoint"])
         assert '--log-file "$restore_log" %s' % experiment["label"].split()[-1] in text

@@ -6,8 +6,8 @@ import tarfile
 
 import pytest
 
-from ansible_collections.instanton.platform.plugins.module_utils import checkpoint_archive as ca
-from ansible_collections.instanton.platform.plugins.module_utils.protobuf_wire import (
+from ansible_collections.instanton.platform.plugins.module_utils.kubernetes import _checkpoint_archive as ca
+from ansible_collections.instanton.platform.plugins.module_utils.kubernetes._protobuf_wire import (
     WireError, decode_message, repeated_uint)
 from support import run_module
 

@@ -15,7 +15,7 @@ import tarfile
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from ansible_collections.instanton.platform.plugins.module_utils import checkpoint_archive as ca
+from ansible_collections.instanton.platform.plugins.module_utils.kubernetes import _checkpoint_archive as ca
 from test_checkpoint_archive import PSTREE_IMG, STATS_DUMP
 
 # Bounded: about 1,000 archives in all, a few seconds on the development machine.

@@ -1,7 +1,7 @@
 """container_run: run arguments per flavor, start markers, and when a container is left alone or started as a spare."""
 import pytest
 
-from ansible_collections.instanton.platform.plugins.module_utils import container_run
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _container_run as container_run
 
 PARAMS = {"name": "app", "image": "localhost/app:instanton", "ports": ["127.0.0.1:8080:8080"], "env": {"A": "1"},
           "volumes": [], "network": None, "pod": None, "restore": True, "require_restore": False,

@@ -1,7 +1,8 @@
 """criu_errors.classify over CRIU log lines: each cause the table knows, and the first Error line otherwise."""
 import pytest
 
-from ansible_collections.instanton.platform.plugins.module_utils import container_run, criu_errors
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _container_run as container_run
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _criu_errors as criu_errors
 
 # (phase, log lines as CRIU writes them, cause). Lines seen on the lab's kernel 6.18 with CRIU 4.1.1/4.2.1
 # (sockets, io_uring, seccomp, splice) or as CRIU's sources write them (the others).

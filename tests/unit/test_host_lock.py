@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from ansible_collections.instanton.platform.plugins.module_utils import host_lock
+from ansible_collections.instanton.platform.plugins.module_utils.common import _host_lock as host_lock
 
 
 def hold(directory, seconds, started):

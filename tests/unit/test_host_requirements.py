@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.instanton.platform.plugins.module_utils import host_requirements as hr
+from ansible_collections.instanton.platform.plugins.module_utils.host import _host_requirements as hr
 
 FIXTURES = Path(__file__).parent / "fixtures" / "host_facts"
 NS_LAST_PID_VOLUME = ["--volume", "/proc/sys/kernel/ns_last_pid:/proc/sys/kernel/ns_last_pid:rw"]

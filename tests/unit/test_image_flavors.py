@@ -5,8 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.instanton.platform.plugins.module_utils import (
-    container_run, image_build, image_generic, image_liberty, image_podman)
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _container_run as container_run
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _image_build as image_build
+from ansible_collections.instanton.platform.plugins.module_utils.instanton.flavors import _image_generic as image_generic
+from ansible_collections.instanton.platform.plugins.module_utils.instanton.flavors import _image_liberty as image_liberty
+from ansible_collections.instanton.platform.plugins.module_utils.instanton.flavors import _image_podman as image_podman
 
 APP_IMAGE = {"Id": "a" * 64, "Config": {"Entrypoint": ["/opt/ol/wlp/bin/server"], "Cmd": ["run", "defaultServer"]}}
 LIBERTY_PARAMS = {"phase": "afterAppStart", "method": "build", "checkpoint_seccomp": "unconfined"}

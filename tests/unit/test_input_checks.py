@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from ansible_collections.instanton.platform.plugins.module_utils import host_lock
-from ansible_collections.instanton.platform.plugins.module_utils.podman import (
+from ansible_collections.instanton.platform.plugins.module_utils.common import _host_lock as host_lock
+from ansible_collections.instanton.platform.plugins.module_utils.common._podman import (
     container_name_problem, image_name_problem)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -1,7 +1,7 @@
 """The generic flavor's scripts and rendered config: the contract the modules rely on."""
 import subprocess
 
-from ansible_collections.instanton.platform.plugins.module_utils import instanton_scripts as scripts
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _instanton_scripts as scripts
 
 READINESS = {"type": "http", "port": 8080, "path": "/", "timeout": 60}
 

@@ -4,7 +4,7 @@ import socket
 import socketserver
 import threading
 
-from ansible_collections.instanton.platform.plugins.module_utils import readiness
+from ansible_collections.instanton.platform.plugins.module_utils.common import _readiness as readiness
 
 
 class Counter(object):

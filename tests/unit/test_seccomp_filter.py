@@ -6,7 +6,7 @@ import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.instanton.platform.plugins.filter.seccomp import criu_seccomp_profile
-from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import seccomp_not_allowed
+from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import seccomp_not_allowed
 
 # Shaped like containers-common's seccomp.json.
 BASE = {

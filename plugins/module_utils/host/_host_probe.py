@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: instanton.platform engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to the instanton.platform collection (private API): it may change in any release.
 """Reading the managed host for host_facts: /proc, criu, podman, the OCI runtime, seccomp.
 
 Every probe records what the tool said; host_requirements.py decides what it means."""
@@ -16,9 +17,9 @@ import resource
 import time
 import uuid
 
-from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import (
+from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import (
     CRIU_SYSCALLS, seccomp_not_allowed)
-from ansible_collections.instanton.platform.plugins.module_utils.podman import (
+from ansible_collections.instanton.platform.plugins.module_utils.common._podman import (
     Podman, PodmanError)
 
 CRIU_CHECK_CATEGORIES = (("required", []), ("extra", ["--extra"]),

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: instanton.platform engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to the instanton.platform collection (private API): it may change in any release.
 """The "liberty" flavor: Open Liberty's own InstantOn checkpoint, driven from outside.
 
 method=build: a Containerfile ending in `RUN checkpoint.sh PHASE`, built with the
@@ -19,9 +20,9 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import (
+from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import (
     NS_LAST_PID, ns_last_pid_options)
-from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
+from ansible_collections.instanton.platform.plugins.module_utils.instanton._image_build import (
     APP_IMAGE_LABEL, CHECKPOINT_CAPABILITIES, Scratch, change_options, label_changes, labels, run_step)
 
 PHASES = ("beforeAppStart", "afterAppStart")

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: instanton.platform engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to the instanton.platform collection (private API): it may change in any release.
 """Starting a container through podman's REST API socket (`podman system service`, podman.socket).
 
 Only the start goes this way: it is the step on a restore's critical path, and the
@@ -17,7 +18,7 @@ import socket
 from ansible.module_utils.six.moves import http_client
 from ansible.module_utils.six.moves.urllib.parse import quote
 
-from ansible_collections.instanton.platform.plugins.module_utils.podman import PodmanError
+from ansible_collections.instanton.platform.plugins.module_utils.common._podman import PodmanError
 
 # The libpod API as podman 4.0 (RHEL 8.6) and later serve it.
 API_VERSION = "v4.0.0"

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: instanton.platform engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to the instanton.platform collection (private API): it may change in any release.
 """An OCI checkpoint image from a checkpoint archive: FROM scratch, the archive unpacked at /,
 and the annotations CRI-O, containerd and podman look for (org.criu.checkpoint.*)."""
 

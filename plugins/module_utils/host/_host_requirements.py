@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: instanton.platform engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to the instanton.platform collection (private API): it may change in any release.
 """Can this host checkpoint and restore containers? Pure decisions over recorded facts.
 
 No I/O here: host_probe.py gathers the facts, these functions judge them, so every rule is

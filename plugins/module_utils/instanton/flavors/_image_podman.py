@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: instanton.platform engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to the instanton.platform collection (private API): it may change in any release.
 """The "podman" flavor: podman's own checkpoint of a running, warmed-up container.
 
 The app image runs as a container; once ready, `podman container checkpoint
@@ -18,9 +19,9 @@ import os
 import tempfile
 import time
 
-from ansible_collections.instanton.platform.plugins.module_utils import container_run
-from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import ns_last_pid_options
-from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _container_run as container_run
+from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import ns_last_pid_options
+from ansible_collections.instanton.platform.plugins.module_utils.instanton._image_build import (
     CHECKPOINT_NAME_PREFIX, BuildError, Scratch, app_command, run_step)
 
 COMPRESSIONS = ("none", "gzip", "zstd")

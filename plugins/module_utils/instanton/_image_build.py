@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: instanton.platform engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to the instanton.platform collection (private API): it may change in any release.
 """What every InstantOn image flavor shares: input fingerprints, labels, scratch names, clean-up."""
 
 from __future__ import absolute_import, division, print_function
@@ -11,7 +12,7 @@ import hashlib
 import json
 import uuid
 
-from ansible_collections.instanton.platform.plugins.module_utils import criu_errors
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _criu_errors as criu_errors
 
 COLLECTION_VERSION = "0.1.0"
 LABEL_PREFIX = "io.instanton.platform."

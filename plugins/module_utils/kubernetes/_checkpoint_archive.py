@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: instanton.platform engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to the instanton.platform collection (private API): it may change in any release.
 """Read a container checkpoint archive (podman export, CRI-O/kubelet) in one streaming pass.
 
 Only metadata members and the few memory pages that hold each process's command line are
@@ -22,7 +23,7 @@ import subprocess
 import tarfile
 import zlib
 
-from ansible_collections.instanton.platform.plugins.module_utils.protobuf_wire import (
+from ansible_collections.instanton.platform.plugins.module_utils.kubernetes._protobuf_wire import (
     WireError, decode_message, first, repeated_uint, text)
 
 MAGIC_COMMON = 0x54564319

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: instanton.platform engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to the instanton.platform collection (private API): it may change in any release.
 """The "generic" flavor: a self-restoring image for any app.
 
 1. build a stage image: the app image plus CRIU and the instanton scripts;
@@ -18,10 +19,10 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.instanton.platform.plugins.module_utils import instanton_scripts as scripts
-from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import (
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _instanton_scripts as scripts
+from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import (
     criu_for_kernel, ns_last_pid_options)
-from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
+from ansible_collections.instanton.platform.plugins.module_utils.instanton._image_build import (
     APP_IMAGE_LABEL, CHECKPOINT_CAPABILITIES, Scratch, app_command, change_options, label_changes, labels, run_step)
 
 CONTAINERFILE = """FROM {base} AS shim

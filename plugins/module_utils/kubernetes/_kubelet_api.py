@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: instanton.platform engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to the instanton.platform collection (private API): it may change in any release.
 """The kubelet checkpoint API: POST /checkpoint/{namespace}/{pod}/{container} over mutual TLS.
 
 Standard library only (http.client, ssl) so it runs on RHEL 8's platform-python 3.6.

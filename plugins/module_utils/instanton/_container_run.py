@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: instanton.platform engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to the instanton.platform collection (private API): it may change in any release.
 """Running InstantOn containers with least privilege and telling restores from cold starts."""
 
 from __future__ import absolute_import, division, print_function
@@ -13,12 +14,15 @@ import os
 import re
 import time
 
-from ansible_collections.instanton.platform.plugins.module_utils import (
-    criu_errors as criu_causes, host_lock, instanton_scripts as scripts, podman_api, readiness)
-from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _criu_errors as criu_causes
+from ansible_collections.instanton.platform.plugins.module_utils.common import _host_lock as host_lock
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _instanton_scripts as scripts
+from ansible_collections.instanton.platform.plugins.module_utils.common import _podman_api as podman_api
+from ansible_collections.instanton.platform.plugins.module_utils.common import _readiness as readiness
+from ansible_collections.instanton.platform.plugins.module_utils.instanton._image_build import (
     CHECKPOINT_NAME_ANNOTATION, FLAVOR_LABEL, image_flavor, last_lines)
-from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import ns_last_pid_options
-from ansible_collections.instanton.platform.plugins.module_utils.image_liberty import DISABLE_RECOVERY_ENV
+from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import ns_last_pid_options
+from ansible_collections.instanton.platform.plugins.module_utils.instanton.flavors._image_liberty import DISABLE_RECOVERY_ENV
 
 # Restore needs exactly these two; checkpoint-only SYS_PTRACE is never granted.
 RESTORE_CAPABILITIES = ["CHECKPOINT_RESTORE", "SETPCAP"]

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: instanton.platform engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to the instanton.platform collection (private API): it may change in any release.
 """Just enough of the protobuf wire format to read CRIU images without a protobuf library.
 
 A message decodes to {field_number: [values]}: varints as int, length-delimited fields as

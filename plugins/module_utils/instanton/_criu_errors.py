@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: instanton.platform engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to the instanton.platform collection (private API): it may change in any release.
 """Why a CRIU dump or restore failed, from its log lines: a cause and a hint. Pure, no I/O.
 
 Every pattern is a line CRIU writes (seen here, or quoted in CRIU's sources and issues); the
