@@ -19,11 +19,12 @@ BUILD_ROOT := .build/ansible_collections/instanton/platform
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help system-deps venv lab crio-lab lab-destroy lab-status demo test unit lint docs-lint docs sanity sanity-2.16 compat packaging integration molecule collection bench clean
+.PHONY: help system-deps venv lab crio-lab lab-destroy lab-status demo test unit units units-2.16 lint docs-lint docs sanity sanity-2.16 compat packaging integration molecule collection bench clean
 
 help:
 	@echo "make demo        provision the lab (or INVENTORY=path), build an InstantOn image, compare cold and InstantOn starts"
-	@echo "make test        unit tests, lint, docs lint, sanity (2.16 and pinned), Python 3.6 check, clean install, molecule and integration tests on lab hosts"
+	@echo "make test        unit tests, lint, docs lint, sanity and ansible-test units (2.16 and pinned), Python 3.6 check, clean install, molecule and integration tests on lab hosts"
+	@echo "make unit        the unit tests with pytest (fast); make units | units-2.16: the same tests through ansible-test units"
 	@echo "make docs        the collection's HTML docs (antsibull-docs) in docs/_build/html"
 	@echo "make bench       cold start against InstantOn restore, medians and ratios"
 	@echo "make lab | lab-destroy | lab-status    the built-in lab (LAB_HOSTS=$(LAB_HOSTS))"
@@ -62,10 +63,10 @@ demo: venv $(if $(INVENTORY),,lab)
 	$(BIN)/ansible-playbook -i $(DEMO_INV) playbooks/demo.yml
 	@$(BIN)/python tests/report_demo.py .lab/results/demo.json
 
-test: unit lint docs-lint sanity sanity-2.16 compat packaging integration
+test: unit lint docs-lint sanity sanity-2.16 units units-2.16 compat packaging integration
 
 unit: venv
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q tests/unit tests/bench
 
 lint: venv
 	$(BIN)/ansible-lint --profile production --offline
@@ -91,20 +92,33 @@ collection: venv system-deps
 # the pip version the venv's ansible-test asks for.
 pip_bootstrap = $(HOME)/.ansible/test/cache/get_pip_$(subst .,_,$(shell sed -n "s/.*pip='\([0-9.]*\)'.*/\1/p" \
   $(1)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | head -n 1)).py
-define run_sanity
+# $(call ansible_test,VENV,COMMAND): ansible-test COMMAND from VENV on the collection's copy.
+define ansible_test
 	@mkdir -p $(HOME)/.ansible/test/cache && cp tests/sanity/get_pip.py $(call pip_bootstrap,$(1))
 	cd $(BUILD_ROOT) && rm -rf .git && git init -q && git add -A && \
-	  $(CURDIR)/$(1)/bin/ansible-test sanity --python 3.11 --requirements --color no
+	  $(CURDIR)/$(1)/bin/ansible-test $(2) --python 3.11 --requirements --color no
 endef
 sanity: collection
-	$(call run_sanity,$(VENV))
+	$(call ansible_test,$(VENV),sanity)
 
 $(VENV_2_16)/.installed: requirements/ansible-core-2.16.txt
 	$(PYTHON) -m venv $(VENV_2_16)
 	$(VENV_2_16)/bin/pip install -q -r requirements/ansible-core-2.16.txt
 	@touch $@
 sanity-2.16: collection $(VENV_2_16)/.installed
-	$(call run_sanity,$(VENV_2_16))
+	$(call ansible_test,$(VENV_2_16),sanity)
+
+# tests/unit laid out as ansible-test expects (plugins/modules, plugins/module_utils/...):
+# the same tests `make unit` runs with pytest, through ansible-test's own runner.
+# The tests run in the venv's own Python (ansible-test installs its pytest plugins there), so that
+# the ansible CLIs they call are the same ansible-core.
+units: collection
+	$(call ansible_test,$(VENV),units --python-interpreter $(CURDIR)/$(VENV)/bin/python)
+# ansible-core 2.16 alone has none of the collections ours depends on: the tests' ansible CLIs take
+# them from the pinned controller's `ansible` package.
+units-2.16: export INSTANTON_DEPENDENCY_COLLECTIONS = $(CURDIR)/$(firstword $(wildcard $(VENV)/lib/python3*/site-packages))
+units-2.16: collection $(VENV_2_16)/.installed
+	$(call ansible_test,$(VENV_2_16),units --python-interpreter $(CURDIR)/$(VENV_2_16)/bin/python)
 
 # Modules run on the managed hosts: RHEL 8 has platform-python 3.6.
 compat: venv

@@ -3,12 +3,22 @@ and reach the lab hosts over SSH."""
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-BIN = REPO / ".venv" / "bin"
+# The folder holding ansible_collections/instanton/platform: the repo's .collections link, or the
+# tree ansible-test copies the collection into (REPO is then .../ansible_collections/instanton/platform).
+COLLECTIONS_ROOT = REPO.parents[2] if REPO.parents[1].name == "ansible_collections" else REPO / ".collections"
+# Where the collections this one depends on are (galaxy.yml), when the CLIs' own Python lacks them:
+# `make units-2.16` points here at the pinned controller's bundled collections.
+DEPENDENCY_COLLECTIONS = os.environ.get("INSTANTON_DEPENDENCY_COLLECTIONS")
+# ansible and ansible-playbook beside the Python running the tests (.venv under make, ansible-test's venv under it).
+BIN = Path(sys.executable).parent
+# `host_facts` outputs recorded on real releases: the pure host checks and the roles' vars are tested over them.
+HOST_FACTS = REPO / "tests" / "unit" / "fixtures" / "host_facts"
 LAB_INVENTORY = Path(os.environ.get("INSTANTON_INVENTORY", REPO / ".lab" / "inventory.yml"))
 
 
@@ -23,8 +33,13 @@ def target_host():
 
 
 def ansible_env():
+    """The environment the ansible CLIs run in here: this collection found through COLLECTIONS_ROOT, and
+    the CLI's own Python path (ansible-test units sets one for the tests that lacks ansible.cli)."""
     env = dict(os.environ)
-    env.update(ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+    env.pop("PYTHONPATH", None)
+    collections_path = [str(COLLECTIONS_ROOT)] + ([DEPENDENCY_COLLECTIONS] if DEPENDENCY_COLLECTIONS else [])
+    env.update(ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_COLLECTIONS_PATH=os.pathsep.join(collections_path),
+               ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOCALHOST_WARNING="0",
                ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
     return env

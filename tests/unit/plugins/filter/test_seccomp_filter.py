@@ -1,12 +1,11 @@
 """criu_seccomp_profile: podman-style rules kept, CRIU's syscalls allowed whatever the capabilities."""
-from pathlib import Path
-
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.instanton.platform.plugins.filter.seccomp import criu_seccomp_profile
 from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import seccomp_not_allowed
+from support import REPO
 
 # Shaped like containers-common's seccomp.json.
 BASE = {
@@ -67,7 +66,7 @@ def test_not_a_profile(bad):
 def test_the_roles_profile_moves_vmsplice_from_the_deny_rule_and_satisfies_the_preflight():
     """containers-common denies vmsplice (EPERM) with userfaultfd and friends; CRIU refills pipes
     with it when it restores (a Node.js app failed with "Error splicing data" without it)."""
-    defaults = Path(__file__).resolve().parents[2] / "roles" / "seccomp" / "defaults" / "main.yml"
+    defaults = REPO / "roles" / "seccomp" / "defaults" / "main.yml"
     syscalls = yaml.safe_load(defaults.read_text())["seccomp_criu_syscalls"]
     base = dict(BASE, syscalls=BASE["syscalls"] + [
         {"names": ["vmsplice", "userfaultfd", "io_pgetevents"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}])

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ansible_collections.instanton.platform.plugins.module_utils.kubernetes import _checkpoint_archive as ca
-from test_checkpoint_archive import PSTREE_IMG, STATS_DUMP
+from criu_images import PSTREE_IMG, STATS_DUMP
 
 # Bounded: about 1,000 archives in all, a few seconds on the development machine.
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True,

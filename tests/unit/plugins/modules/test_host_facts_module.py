@@ -3,13 +3,12 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from ansible_collections.instanton.platform.plugins.module_utils.host import _host_probe as host_probe
+from support import COLLECTIONS_ROOT, HOST_FACTS as FIXTURES, REPO
 
-REPO = Path(__file__).resolve().parents[2]
 MODULE = REPO / "plugins" / "modules" / "host_facts.py"
 
 # `criu check --help` tail from CRIU 4.2.1 on lab2 (Debian 13).
@@ -64,9 +63,6 @@ def test_os_release(text, expected):
     assert host_probe.parse_os_release(text) == expected
 
 
-FIXTURES = REPO / "tests" / "unit" / "fixtures" / "host_facts"
-
-
 @pytest.mark.parametrize("fixture, image", [
     ("rhel-8.6.json", "registry.access.redhat.com/ubi8/ubi:latest"),
     ("rhel-9.4.json", "registry.access.redhat.com/ubi9/ubi:latest"),
@@ -110,7 +106,7 @@ def run_module(args, tmp_path):
     """Run the module file the way Ansible does, with its arguments in a JSON file."""
     args_file = tmp_path / "args.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    env = dict(os.environ, PYTHONPATH=str(REPO / ".collections"))
+    env = dict(os.environ, PYTHONPATH=str(COLLECTIONS_ROOT))
     done = subprocess.run([sys.executable, str(MODULE), str(args_file)], env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300, check=False)
     assert "Traceback" not in done.stdout + done.stderr

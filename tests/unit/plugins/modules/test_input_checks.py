@@ -9,8 +9,8 @@ import pytest
 from ansible_collections.instanton.platform.plugins.module_utils.common import _host_lock as host_lock
 from ansible_collections.instanton.platform.plugins.module_utils.common._podman import (
     container_name_problem, image_name_problem)
+from support import COLLECTIONS_ROOT, REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BAD_CONTAINER_NAMES = ["", " ", "-app", ".app", "a b", "a/b", "a;rm -rf /", "$(id)", "é", "a" * 254, "a\nb"]
 BAD_IMAGE_NAMES = ["", " ", "Localhost/App", "a b", "app:", "app:tag:tag", "/app", "app@sha256:xyz", "-app",
                    "app;id", "a" * 254]
@@ -47,8 +47,8 @@ def run_module(name, args, tmp_path):
     podman.chmod(0o755)
     args_file = tmp_path / "args.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": dict(args, executable=str(podman))}))
-    done = subprocess.run([sys.executable, os.path.join(REPO, "plugins", "modules", name + ".py"), str(args_file)],
-                          env=dict(os.environ, PYTHONPATH=os.path.join(REPO, ".collections")),
+    done = subprocess.run([sys.executable, str(REPO / "plugins" / "modules" / (name + ".py")), str(args_file)],
+                          env=dict(os.environ, PYTHONPATH=str(COLLECTIONS_ROOT)),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120, check=False)
     assert "Traceback" not in done.stdout + done.stderr
     return json.loads(done.stdout), calls.exists()

@@ -1,8 +1,9 @@
 """The bench's pure logic: summaries, ratios, the result schema, the start commands."""
 import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from support import REPO
+
+BENCH = REPO / "bench"
 sys.path.insert(0, str(BENCH))
 
 import apps  # noqa: E402

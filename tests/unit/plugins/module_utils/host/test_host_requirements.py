@@ -1,12 +1,11 @@
 """The checkpoint/restore gates over facts recorded from real releases (fixtures/host_facts)."""
 import json
-from pathlib import Path
 
 import pytest
 
 from ansible_collections.instanton.platform.plugins.module_utils.host import _host_requirements as hr
+from support import HOST_FACTS as FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures" / "host_facts"
 NS_LAST_PID_VOLUME = ["--volume", "/proc/sys/kernel/ns_last_pid:/proc/sys/kernel/ns_last_pid:rw"]
 
 

@@ -1,7 +1,6 @@
 """Pure logic of the InstantOn image flavors: fingerprints, labels, Containerfile and commit rendering."""
 import json
 import os
-from pathlib import Path
 
 import pytest
 
@@ -10,6 +9,7 @@ from ansible_collections.instanton.platform.plugins.module_utils.instanton impor
 from ansible_collections.instanton.platform.plugins.module_utils.instanton.flavors import _image_generic as image_generic
 from ansible_collections.instanton.platform.plugins.module_utils.instanton.flavors import _image_liberty as image_liberty
 from ansible_collections.instanton.platform.plugins.module_utils.instanton.flavors import _image_podman as image_podman
+from support import HOST_FACTS
 
 APP_IMAGE = {"Id": "a" * 64, "Config": {"Entrypoint": ["/opt/ol/wlp/bin/server"], "Cmd": ["run", "defaultServer"]}}
 LIBERTY_PARAMS = {"phase": "afterAppStart", "method": "build", "checkpoint_seccomp": "unconfined"}
@@ -168,7 +168,7 @@ def test_export_path_problems_are_found_before_a_build(tmp_path):
     assert "not a directory" in image_podman.export_path_problem(str(tmp_path / "file" / "app.tar.zst"))
 
 
-RHEL_8_6_KERNEL = json.loads((Path(__file__).parent / "fixtures" / "host_facts" / "rhel-8.6.json").read_text())[
+RHEL_8_6_KERNEL = json.loads((HOST_FACTS / "rhel-8.6.json").read_text())[
     "kernel_release"]
 NS_LAST_PID_VOLUME = ["--volume", "/proc/sys/kernel/ns_last_pid:/proc/sys/kernel/ns_last_pid:rw"]
 

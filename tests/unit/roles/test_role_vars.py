@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from support import BIN, REPO, ansible_env
+from support import BIN, HOST_FACTS as FIXTURES, REPO, ansible_env
 
-FIXTURES = Path(__file__).parent / "fixtures" / "host_facts"
 FAMILIES = {"rhel": ("RedHat", "RedHat"), "debian": ("Debian", "Debian"), "ubuntu": ("Debian", "Ubuntu")}
 RELEASES = {"debian": {"12": "bookworm", "13": "trixie"}, "ubuntu": {"22": "jammy", "24": "noble"}}
 
