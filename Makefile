@@ -109,15 +109,21 @@ sanity-2.16: collection $(VENV_2_16)/.installed
 	$(call ansible_test,$(VENV_2_16),sanity)
 
 # tests/unit laid out as ansible-test expects (plugins/modules, plugins/module_utils/...):
-# the same tests `make unit` runs with pytest, through ansible-test's own runner.
-# The tests run in the venv's own Python (ansible-test installs its pytest plugins there), so that
-# the ansible CLIs they call are the same ansible-core.
+# the same tests `make unit` runs with pytest, through ansible-test's own runner, in each venv's own
+# Python (ansible-test installs its pytest plugins there) so the ansible CLIs they call match.
+# The collections ours depends on (galaxy.yml), and ansible.posix for the tests' JSON callback, sit
+# beside it in the copy as on a user's collections path: ansible-core 2.16 alone has none of them.
+TEST_COLLECTIONS := community/general containers/podman kubernetes/core ansible/posix
+define link_test_collections
+	@for name in $(TEST_COLLECTIONS); do mkdir -p .build/ansible_collections/$$(dirname $$name) && \
+	  ln -sfn $(CURDIR)/$(firstword $(wildcard $(VENV)/lib/python3*/site-packages))/ansible_collections/$$name \
+	    .build/ansible_collections/$$name; done
+endef
 units: collection
+	$(link_test_collections)
 	$(call ansible_test,$(VENV),units --python-interpreter $(CURDIR)/$(VENV)/bin/python)
-# ansible-core 2.16 alone has none of the collections ours depends on: the tests' ansible CLIs take
-# them from the pinned controller's `ansible` package.
-units-2.16: export INSTANTON_DEPENDENCY_COLLECTIONS = $(CURDIR)/$(firstword $(wildcard $(VENV)/lib/python3*/site-packages))
 units-2.16: collection $(VENV_2_16)/.installed
+	$(link_test_collections)
 	$(call ansible_test,$(VENV_2_16),units --python-interpreter $(CURDIR)/$(VENV_2_16)/bin/python)
 
 # Modules run on the managed hosts: RHEL 8 has platform-python 3.6.

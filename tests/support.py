@@ -12,10 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 # The folder holding ansible_collections/instanton/platform: the repo's .collections link, or the
 # tree ansible-test copies the collection into (REPO is then .../ansible_collections/instanton/platform).
 COLLECTIONS_ROOT = REPO.parents[2] if REPO.parents[1].name == "ansible_collections" else REPO / ".collections"
-# Where the collections this one depends on are (galaxy.yml), when the CLIs' own Python lacks them:
-# `make units-2.16` points here at the pinned controller's bundled collections.
-DEPENDENCY_COLLECTIONS = os.environ.get("INSTANTON_DEPENDENCY_COLLECTIONS")
-# ansible and ansible-playbook beside the Python running the tests (.venv under make, ansible-test's venv under it).
+# ansible and ansible-playbook beside the Python running the tests: the venv `make unit` or `make units` runs them in.
 BIN = Path(sys.executable).parent
 # `host_facts` outputs recorded on real releases: the pure host checks and the roles' vars are tested over them.
 HOST_FACTS = REPO / "tests" / "unit" / "fixtures" / "host_facts"
@@ -37,8 +34,7 @@ def ansible_env():
     the CLI's own Python path (ansible-test units sets one for the tests that lacks ansible.cli)."""
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
-    collections_path = [str(COLLECTIONS_ROOT)] + ([DEPENDENCY_COLLECTIONS] if DEPENDENCY_COLLECTIONS else [])
-    env.update(ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_COLLECTIONS_PATH=os.pathsep.join(collections_path),
+    env.update(ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS_ROOT),
                ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOCALHOST_WARNING="0",
                ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
