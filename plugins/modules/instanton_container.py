@@ -295,7 +295,7 @@ from ansible_collections.instanton.platform.plugins.module_utils.instanton impor
 from ansible_collections.instanton.platform.plugins.module_utils.common import _host_lock as host_lock
 from ansible_collections.instanton.platform.plugins.module_utils.common import _readiness as probes
 from ansible_collections.instanton.platform.plugins.module_utils.kubernetes._checkpoint_archive import ArchiveError, read_archive
-from ansible_collections.instanton.platform.plugins.module_utils.instanton._image_build import image_flavor
+from ansible_collections.instanton.platform.plugins.module_utils.instanton.flavors._run_podman import archive_as_image
 from ansible_collections.instanton.platform.plugins.module_utils.common._podman import (
     Podman, PodmanError, container_name_problem, image_name_problem)
 
@@ -314,7 +314,7 @@ def archive_image(module, runner):
     if app_image is None:
         module.fail_json(msg="%s restores onto app image %s, which is not on this host: build or pull it first"
                              % (path, archive["image"]))
-    return container_run.archive_as_image(path, archive["container_name"] or os.path.basename(path), app_image)
+    return archive_as_image(path, archive["container_name"] or os.path.basename(path), app_image)
 
 
 def installed_image(module, runner):
@@ -329,8 +329,7 @@ def installed_image(module, runner):
 def wanted_image(module, runner):
     """The image (or archive) to run, inspected; fails when it is missing or its flavor cannot honour the options."""
     image = archive_image(module, runner) if module.params["checkpoint_archive"] else installed_image(module, runner)
-    flavor = image_flavor(image)
-    problem = container_run.flavor_problem(module.params, flavor) or container_run.seccomp_problem(module.params, flavor)
+    problem = container_run.options_problem(module.params, container_run.run_flavor(image))
     if problem:
         module.fail_json(msg=problem)
     return image

@@ -8,49 +8,41 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
 import json
 import os
-import re
 import time
 
-from ansible_collections.instanton.platform.plugins.module_utils.instanton import _criu_errors as criu_causes
-from ansible_collections.instanton.platform.plugins.module_utils.common import _host_lock as host_lock
-from ansible_collections.instanton.platform.plugins.module_utils.instanton import _instanton_scripts as scripts
 from ansible_collections.instanton.platform.plugins.module_utils.common import _podman_api as podman_api
 from ansible_collections.instanton.platform.plugins.module_utils.common import _readiness as readiness
 from ansible_collections.instanton.platform.plugins.module_utils.instanton._image_build import (
-    CHECKPOINT_NAME_ANNOTATION, FLAVOR_LABEL, image_flavor, last_lines)
+    CHECKPOINT_NAME_ANNOTATION, image_flavor, last_lines)
 from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import ns_last_pid_options
-from ansible_collections.instanton.platform.plugins.module_utils.instanton.flavors._image_liberty import DISABLE_RECOVERY_ENV
+from ansible_collections.instanton.platform.plugins.module_utils.instanton.flavors import _run_generic
+from ansible_collections.instanton.platform.plugins.module_utils.instanton.flavors import _run_liberty
+from ansible_collections.instanton.platform.plugins.module_utils.instanton.flavors import _run_podman
+from ansible_collections.instanton.platform.plugins.module_utils.instanton.flavors._run_base import (
+    CONFIG_LABEL, RunFlavor, config_digest, restore_error, restore_error_result, same_config)
 
+# The run side of each flavor, by the name its images carry (FLAVOR_LABEL); a new flavor adds its line.
+RUN_FLAVORS = dict((flavor.name, flavor) for flavor in (_run_generic.FLAVOR, _run_liberty.FLAVOR, _run_podman.FLAVOR))
+# An image without the flavor label: run as asked, started cold.
+NOT_INSTANTON = RunFlavor()
 # Restore needs exactly these two; checkpoint-only SYS_PTRACE is never granted.
 RESTORE_CAPABILITIES = ["CHECKPOINT_RESTORE", "SETPCAP"]
-CONFIG_LABEL = "io.instanton.platform.run-config"
 # Without a readiness check: how long the entrypoint has to say how it started.
 MARKER_TIMEOUT = 60
 
-# (pattern, restored) pairs: the generic entrypoint's markers and Open Liberty's
-# (CWWKC0452I resumed from a checkpoint, CWWKE0957I restore failed, cold start;
-# CWWKC0451I a checkpoint was requested: the image still has WLP_CHECKPOINT set).
-START_MARKERS = [
-    (re.compile(r"^%s pid \d+ in (\d+) ms" % re.escape(scripts.RESTORED_MARKER), re.M), True),
-    (re.compile(r"^%s (.*)$" % re.escape(scripts.COLD_START_MARKER), re.M), False),
-    (re.compile(r"CWWKC0452I.*$", re.M), True),
-    (re.compile(r"CWWKE0957I(.*)$", re.M), False),
-    (re.compile(r"(CWWKC0451I.*)$", re.M), False),
-]
-# Where Open Liberty (and the stand-in) write why a restore failed.
-LIBERTY_RESTORE_LOG = "/logs/checkpoint/restore.log"
-ROOTFS_IMAGE_ANNOTATION = "io.podman.annotations.checkpoint.rootfsImageID"
-# crun names CRIU's log in its error: "Please check CRIU logfile `PATH`".
-CRIU_LOGFILE = re.compile(r"CRIU logfile `([^`]+)`")
-# podman restores a checkpoint image with the checkpointed container's own settings.
-NOT_FOR_PODMAN_FLAVOR = ("env", "volumes", "cap_add", "network", "pod")
+# (pattern, restored) pairs of every flavor: a container's log tells how it started whatever its image says.
+START_MARKERS = [marker for flavor in RUN_FLAVORS.values() for marker in flavor.start_markers]
 # seccomp_profile value that asks for the container runtime's own default profile.
 RUNTIME_DEFAULT_SECCOMP = "runtime-default"
 # `podman container inspect` states of a container that was created and never started.
 NEVER_STARTED = ("created", "configured")
+
+
+def run_flavor(image):
+    """The run side of the image's flavor (an image of no flavor runs as a plain image)."""
+    return RUN_FLAVORS.get(image_flavor(image), NOT_INSTANTON)
 
 
 def start_outcome(log_text):
@@ -71,11 +63,16 @@ def seccomp_option(profile):
     return ["--security-opt", "seccomp=%s" % profile]
 
 
-def seccomp_problem(params, flavor):
+def options_problem(params, flavor):
+    """Why the options asked for cannot be used with this flavor's image, or None."""
+    return flavor.option_problem(params) or (flavor.applies_seccomp_profile and seccomp_problem(params)) or None
+
+
+def seccomp_problem(params):
     """Why the seccomp profile asked for cannot be used, with the fix, or None: never a silent fallback
-    to a weaker profile. podman restores its checkpoint images with their own settings."""
+    to a weaker profile."""
     profile = params["seccomp_profile"]
-    if flavor == "podman" or profile in ("unconfined", RUNTIME_DEFAULT_SECCOMP):
+    if profile in ("unconfined", RUNTIME_DEFAULT_SECCOMP):
         return None
     fix = ("apply the instanton.platform.seccomp role on this host, or set seccomp_profile: %s to run with the "
            "container runtime's default profile" % RUNTIME_DEFAULT_SECCOMP)
@@ -91,55 +88,7 @@ def seccomp_problem(params, flavor):
     return None
 
 
-def start_env(params, flavor):
-    """The environment asked for, plus the flavor's switches for restore=false and require_restore."""
-    env = dict(params["env"])
-    if flavor == "liberty":
-        if params["require_restore"]:
-            env[DISABLE_RECOVERY_ENV] = "true"
-        return env
-    if params["require_restore"]:
-        env["INSTANTON_REQUIRE_RESTORE"] = "1"
-    if not params["restore"]:
-        env["INSTANTON_DISABLE_RESTORE"] = "1"
-    return env
-
-
-def flavor_problem(params, flavor):
-    """Options a flavor cannot honour, or None."""
-    if flavor == "liberty" and not params["restore"]:
-        return "restore=false is not available for liberty images: run the app image to start cold"
-    if flavor == "podman":
-        if params["state"] == "created":
-            return ("state=created is not available for podman checkpoint images: podman container restore "
-                    "creates and restores in one step")
-        given = [key for key in NOT_FOR_PODMAN_FLAVOR if params[key]] + (["privileged"] if params["privileged"] else [])
-        if given:
-            return ("%s cannot be set for a podman checkpoint image: podman restores it with the checkpointed "
-                    "container's own settings" % ", ".join(given))
-        if not params["restore"]:
-            return "restore=false is not available for podman checkpoint images: run the app image to start cold"
-    return None
-
-
-def archive_as_image(path, container_name, app_image):
-    """A podman checkpoint archive seen as the checkpoint image of the same checkpoint: the annotations
-    podman would give that image, so that it is started, compared and fallen back from the same way."""
-    return {"Id": None, "Archive": path,
-            "Annotations": {CHECKPOINT_NAME_ANNOTATION: container_name, ROOTFS_IMAGE_ANNOTATION: app_image["Id"]}}
-
-
-def restore_arguments(params, image):
-    """`podman container restore` of a podman checkpoint image, or `--import` of its archive."""
-    args = ["container", "restore", "--name", params["name"]]
-    for port in params["ports"]:
-        args += ["--publish", port]
-    if image.get("Archive"):
-        return args + ["--import", image["Archive"]]
-    return args + [params["image"]]
-
-
-def run_arguments(params, flavor=None, command=("run", "--detach")):
+def run_arguments(params, flavor, command=("run", "--detach")):
     """`podman run` (or `podman create`) arguments, least privilege unless asked otherwise."""
     args = list(command) + ["--name", params["name"]]
     for capability in RESTORE_CAPABILITIES + params["cap_add"]:
@@ -151,7 +100,7 @@ def run_arguments(params, flavor=None, command=("run", "--detach")):
         args += ["--publish", port]
     for volume in params["volumes"]:
         args += ["--volume", volume]
-    env = start_env(params, flavor)
+    env = flavor.start_env(params)
     for key in sorted(env):
         args += ["--env", "%s=%s" % (key, env[key])]
     if params["network"]:
@@ -161,35 +110,6 @@ def run_arguments(params, flavor=None, command=("run", "--detach")):
     args += ["--label", "%s=%s" % (CONFIG_LABEL, config_digest(params))]
     # Without clone3, CRIU restores PIDs through ns_last_pid (host_facts' run_options).
     return args + ns_last_pid_options(os.uname()[2]) + [params["image"]]
-
-
-def config_digest(params):
-    """What the container was started with, to tell whether a running one matches."""
-    keys = ("image", "ports", "volumes", "env", "cap_add", "privileged", "seccomp_profile",
-            "network", "pod", "require_restore", "restore")
-    document = json.dumps(dict((key, params[key]) for key in keys), sort_keys=True)
-    return hashlib.sha256(document.encode("utf-8")).hexdigest()
-
-
-def criu_errors(podman_error):
-    """CRIU's last errors from the restore log podman's error names (read before the container is removed)."""
-    match = CRIU_LOGFILE.search(podman_error)
-    try:
-        with open(match.group(1)) as handle:
-            errors = [line.strip() for line in handle if "Error" in line]
-    except (AttributeError, IOError, OSError):
-        return ""
-    return " ".join(errors[-2:])
-
-
-def restore_error(reason):
-    """Why CRIU's restore failed (criu_errors.classify), when the fallback reason carries CRIU's errors."""
-    return criu_causes.classify("restore", reason) if reason else None
-
-
-def restore_error_result(reason):
-    found = restore_error(reason)
-    return {"criu_error": found} if found else {}
 
 
 def host_endpoint(container, container_port):
@@ -206,21 +126,11 @@ def host_endpoint(container, container_port):
     return address, container_port
 
 
-def same_config(existing, image, params):
-    """Whether a container was made from this image with these options."""
-    labels = existing["Config"].get("Labels") or {}
-    return existing["Image"] == image["Id"] and labels.get(CONFIG_LABEL) == config_digest(params)
-
-
 def is_current(existing, image, params):
     """Whether a container already runs this image with these options (then it is left alone)."""
     if not (existing and existing["State"]["Running"]):
         return False
-    if image_flavor(image) == "podman":
-        # A restored container runs its app image and keeps no labels of ours.
-        return bool(existing["State"].get("Restored")) and existing["Image"] == (
-            (image.get("Annotations") or {}).get(ROOTFS_IMAGE_ANNOTATION))
-    return same_config(existing, image, params)
+    return run_flavor(image).runs_as_asked(existing, image, params)
 
 
 def is_spare(existing, image, params):
@@ -264,28 +174,19 @@ class Runner(object):
         url = readiness.http_url(endpoint[0], endpoint[1], check["path"])
         return lambda: readiness.http_ok(url)
 
-    def outcome(self, container, image, wait=5):
-        """(restored, detail); waits up to `wait` s for the marker, which conmon may log after the first answer."""
-        flavor = image_flavor(image)
-        if flavor is None:
-            return False, "the image is not an InstantOn image (no %s label)" % FLAVOR_LABEL
-        if flavor == "podman":
-            return self.podman_restore or (bool(container["State"].get("Restored")), "not restored by podman")
+    def marker_outcome(self, wait):
+        """(restored, detail) from the entrypoint's markers; waits up to `wait` s for one, which conmon may
+        log after the first answer."""
         deadline = time.time() + wait
         while True:
             restored, detail = start_outcome(self.logs())
             if restored is not None or time.time() > deadline:
-                break
+                return restored, detail
             time.sleep(0.05)
-        if restored is False and flavor == "liberty":
-            detail = " ".join(filter(None, [detail, self.liberty_restore_errors()]))
-        return restored, detail
 
-    def liberty_restore_errors(self):
-        """CRIU's last errors from Liberty's restore log, when the container still runs."""
-        rc, out = self.podman.run(["exec", self.params["name"], "sh", "-c", "grep -E 'Error|error' %s | tail -n 2"
-                                   % LIBERTY_RESTORE_LOG], check=False)[:2]
-        return " ".join(out.split()) if rc == 0 else ""
+    def run_container(self, flavor, params=None, command=("run", "--detach")):
+        """`podman run` (or `podman create`) of a container with the flavor's environment."""
+        self.podman.run(run_arguments(params or self.params, flavor, command))
 
     def fail(self, message, **extra):
         self.fail_json(msg="%s\ncontainer log (last lines):\n%s" % (message, last_lines(self.logs())), **extra)
@@ -301,7 +202,7 @@ class Runner(object):
         came. podman restores a checkpoint image into a container of the app image: State.Restored says so."""
         if image_flavor(image) is None and container["State"].get("Restored"):
             image = {"Annotations": {CHECKPOINT_NAME_ANNOTATION: container.get("Name") or "restored"}}
-        restored, detail = self.outcome(container, image, wait)
+        restored, detail = run_flavor(image).outcome(self, container, image, wait)
         found = dict(container=container, restored=bool(restored))
         if restored:
             if detail and detail.isdigit():
@@ -333,7 +234,7 @@ class Runner(object):
     def create(self, image):
         """A container created ahead and left stopped: a spare that state=started starts."""
         self.podman.remove_container(self.params["name"])
-        self.podman.run(run_arguments(self.params, image_flavor(image), command=("create",)))
+        self.run_container(run_flavor(image), command=("create",))
         return self.podman.container(self.params["name"])
 
     def start_spare(self):
@@ -344,39 +245,6 @@ class Runner(object):
         self.podman.run(["start", self.params["name"]])
         return "podman start"
 
-    def launch(self, image):
-        """Run a new container the flavor's way (podman restores its checkpoint images itself); the command."""
-        flavor = image_flavor(image)
-        if flavor != "podman":
-            self.podman.run(run_arguments(self.params, flavor))
-            return "podman run"
-        rc, out, err = self.restore_checkpoint(image)
-        if rc == 0:
-            self.podman_restore = (True, None)
-            return "podman container restore --import" if image.get("Archive") else "podman container restore"
-        reason = " ".join(filter(None, ["podman container restore failed: %s" % last_lines(out + err, 3),
-                                        criu_errors(out + err)]))
-        if self.params["require_restore"]:
-            self.fail_json(msg="the checkpoint was not restored and require_restore is set: %s" % reason,
-                           **restore_error_result(reason))
-        self.podman_restore = (False, reason)
-        self.podman.remove_container(self.params["name"])
-        app_image = ((image.get("Annotations") or {}).get(ROOTFS_IMAGE_ANNOTATION))
-        self.podman.run(run_arguments(dict(self.params, image=app_image)))
-        return "podman run"
-
-    def restore_checkpoint(self, image):
-        """`podman container restore` of a checkpoint image, one at a time per image on this host (podman
-        mounts the image to read it and unmounts it when done, even from under a concurrent restore of the
-        same image); an archive needs no turn: each import unpacks its own copy."""
-        if image.get("Archive"):
-            return self.podman.run(restore_arguments(self.params, image), check=False)
-        try:
-            with host_lock.exclusive("restore-" + image["Id"], self.timeout()):
-                return self.podman.run(restore_arguments(self.params, image), check=False)
-        except host_lock.LockError as error:
-            self.fail_json(msg="no restore of %s started: %s" % (self.params["image"], error))
-
     def start(self, image, spare=None):
         """(container, start_ms, start command); a spare (its inspect) is started as it is, anything else replaced."""
         name = self.params["name"]
@@ -384,7 +252,7 @@ class Runner(object):
         if not spare:
             self.podman.remove_container(name)
         started = time.time()
-        command = self.start_spare() if spare else self.launch(image)
+        command = self.start_spare() if spare else run_flavor(image).launch(self, image)
         if self.wait_ready(probe or self.probe(self.podman.container(name))) is None:
             restored, detail = start_outcome(self.logs())
             # Liberty has no marker for "restore failed, recovery disabled": it just exits.

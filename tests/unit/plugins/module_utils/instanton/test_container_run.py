@@ -1,14 +1,20 @@
-"""container_run: run arguments per flavor, start markers, and when a container is left alone or started as a spare."""
+"""container_run: run arguments, start markers, and when a container is left alone or started as a spare
+(each flavor's own run side: flavors/test_run_flavors.py)."""
 import pytest
 
 from ansible_collections.instanton.platform.plugins.module_utils.instanton import _container_run as container_run
+from ansible_collections.instanton.platform.plugins.module_utils.instanton._image_build import FLAVOR_LABEL
+from ansible_collections.instanton.platform.plugins.module_utils.instanton.flavors import _run_podman
 
 PARAMS = {"name": "app", "image": "localhost/app:instanton", "ports": ["127.0.0.1:8080:8080"], "env": {"A": "1"},
           "volumes": [], "network": None, "pod": None, "restore": True, "require_restore": False,
           "seccomp_profile": "unconfined", "cap_add": [], "privileged": False, "readiness": None,
           "state": "started", "api_socket": None}
 CHECKPOINT_IMAGE = {"Id": "c" * 64, "Annotations": {"io.podman.annotations.checkpoint.name": "instanton-ckpt-d",
-                                                    container_run.ROOTFS_IMAGE_ANNOTATION: "r" * 64}}
+                                                    _run_podman.ROOTFS_IMAGE_ANNOTATION: "r" * 64}}
+
+
+GENERIC = container_run.RUN_FLAVORS["generic"]
 
 
 def option_values(args, option):
@@ -32,7 +38,7 @@ def test_start_markers(log, restored, detail):
 
 
 def test_run_arguments_grant_only_restore_capabilities():
-    args = container_run.run_arguments(PARAMS, "generic")
+    args = container_run.run_arguments(PARAMS, GENERIC)
     assert option_values(args, "--cap-add") == ["CHECKPOINT_RESTORE", "SETPCAP"]
     assert "--privileged" not in args
     assert option_values(args, "--security-opt") == ["seccomp=unconfined"]
@@ -41,24 +47,15 @@ def test_run_arguments_grant_only_restore_capabilities():
 
 
 def test_create_arguments_are_the_run_arguments_without_detach():
-    run = container_run.run_arguments(PARAMS, "generic")
-    create = container_run.run_arguments(PARAMS, "generic", command=("create",))
+    run = container_run.run_arguments(PARAMS, GENERIC)
+    create = container_run.run_arguments(PARAMS, GENERIC, command=("create",))
     assert create[0] == "create" and "--detach" not in create and create[1:] == run[2:]
 
 
 def test_a_pod_member_joins_the_pod_and_its_config_differs():
-    args = container_run.run_arguments(dict(PARAMS, ports=[], pod="app-pod"), "generic")
+    args = container_run.run_arguments(dict(PARAMS, ports=[], pod="app-pod"), GENERIC)
     assert option_values(args, "--pod") == ["app-pod"] and "--publish" not in args
     assert container_run.config_digest(dict(PARAMS, pod="app-pod")) != container_run.config_digest(PARAMS)
-
-
-@pytest.mark.parametrize("flavor, expected", [
-    ("generic", ["A=1", "INSTANTON_REQUIRE_RESTORE=1"]),
-    ("liberty", ["A=1", "CRIU_RESTORE_DISABLE_RECOVERY=true"]),
-])
-def test_require_restore_uses_the_flavors_switch(flavor, expected):
-    args = container_run.run_arguments(dict(PARAMS, require_restore=True), flavor)
-    assert option_values(args, "--env") == expected
 
 
 def test_the_runtime_default_profile_only_when_asked_for_by_name():
@@ -76,7 +73,7 @@ def test_a_missing_or_invalid_seccomp_profile_fails_with_the_fix(tmp_path, conte
     profile = tmp_path / "instanton.json"
     if content is not None:
         profile.write_text(content)
-    problem = container_run.seccomp_problem(dict(PARAMS, seccomp_profile=str(profile)), "generic")
+    problem = container_run.seccomp_problem(dict(PARAMS, seccomp_profile=str(profile)))
     assert expected in problem and "seccomp_profile: runtime-default" in problem and "seccomp role" in problem
 
 
@@ -84,9 +81,7 @@ def test_valid_profiles_and_explicit_choices_pass(tmp_path):
     profile = tmp_path / "instanton.json"
     profile.write_text('{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}')
     for choice in (str(profile), "unconfined", container_run.RUNTIME_DEFAULT_SECCOMP):
-        assert container_run.seccomp_problem(dict(PARAMS, seccomp_profile=choice), "generic") is None
-    # podman restores its checkpoint images with their own settings.
-    assert container_run.seccomp_problem(dict(PARAMS, seccomp_profile="/nonexistent"), "podman") is None
+        assert container_run.seccomp_problem(dict(PARAMS, seccomp_profile=choice)) is None
 
 
 def test_the_last_start_marker_tells_how_the_current_run_started():
@@ -94,38 +89,6 @@ def test_the_last_start_marker_tells_how_the_current_run_started():
     this_run = "instanton: cold start: criu restore failed: pidfile exists\n"
     assert container_run.start_outcome(earlier_run + this_run) == (False, "criu restore failed: pidfile exists")
     assert container_run.start_outcome(this_run + earlier_run) == (True, "81")
-
-
-def test_restore_arguments_for_podman_checkpoint_images_and_archives():
-    assert container_run.restore_arguments(PARAMS, CHECKPOINT_IMAGE) == [
-        "container", "restore", "--name", "app", "--publish", "127.0.0.1:8080:8080", "localhost/app:instanton"]
-    archive = container_run.archive_as_image("/srv/app.tar", "app-ckpt", {"Id": "r" * 64})
-    assert container_run.restore_arguments(dict(PARAMS, image=None), archive) == [
-        "container", "restore", "--name", "app", "--publish", "127.0.0.1:8080:8080", "--import", "/srv/app.tar"]
-
-
-def test_an_archive_is_compared_and_fallen_back_from_as_its_checkpoint_image():
-    archive = container_run.archive_as_image("/srv/app.tar", "app-ckpt", {"Id": "r" * 64})
-    assert container_run.image_flavor(archive) == "podman"
-    restored = {"State": {"Running": True, "Restored": True}, "Image": "r" * 64}
-    assert container_run.is_current(restored, archive, PARAMS)
-    assert not container_run.is_current(dict(restored, Image="o" * 64), archive, PARAMS)
-
-
-@pytest.mark.parametrize("change, flavor, message", [
-    ({"env": {"A": "1"}}, "podman", "env cannot be set for a podman checkpoint image"),
-    ({"env": {}, "privileged": True}, "podman", "privileged cannot be set"),
-    ({"env": {}, "restore": False}, "podman", "restore=false is not available for podman"),
-    ({"restore": False}, "liberty", "restore=false is not available for liberty"),
-    ({}, "generic", None),
-    ({"env": {}, "pod": "app-pod"}, "podman", "pod cannot be set"),
-    ({"env": {}, "state": "created"}, "podman", "state=created is not available for podman checkpoint images"),
-    ({"state": "created"}, "generic", None),
-    ({"env": {}}, "podman", None),
-])
-def test_flavor_problems(change, flavor, message):
-    found = container_run.flavor_problem(dict(PARAMS, **change), flavor)
-    assert (found is None) if message is None else (message in found)
 
 
 def running(image_id, labels=None, restored=False, status="running"):
@@ -168,15 +131,6 @@ def test_host_endpoint_prefers_a_published_port():
     assert container_run.host_endpoint(container, 9090) == ("10.88.0.5", 9090)
 
 
-def test_criu_errors_come_from_the_log_podman_names(tmp_path):
-    log = tmp_path / "restore.log"
-    log.write_text("(00.1) info\n(00.2) Error (criu/image.c:1): Unable to open pstree.img\n(00.3) Error (x): FAILED\n")
-    error = "Error: OCI runtime error: crun: CRIU restoring failed -70.  Please check CRIU logfile `%s`" % log
-    assert container_run.criu_errors(error) == "(00.2) Error (criu/image.c:1): Unable to open pstree.img (00.3) Error (x): FAILED"
-    assert container_run.criu_errors("Error: no such image") == ""
-    assert container_run.criu_errors("CRIU logfile `%s`" % (tmp_path / "gone.log")) == ""
-
-
 def test_a_spares_probe_comes_from_its_published_port_before_it_starts():
     readiness = {"type": "http", "port": 8080, "path": "/", "timeout": 60}
     runner = container_run.Runner(None, dict(PARAMS, readiness=readiness), None)
@@ -205,7 +159,7 @@ class FakePodman(object):
         return self.containers.get(name)
 
 
-GENERIC_IMAGE = {"Id": "g" * 64, "Config": {"Labels": {container_run.FLAVOR_LABEL: "generic"}}}
+GENERIC_IMAGE = {"Id": "g" * 64, "Config": {"Labels": {FLAVOR_LABEL: "generic"}}}
 
 
 def test_a_log_readiness_probe_reads_the_log_it_matches():

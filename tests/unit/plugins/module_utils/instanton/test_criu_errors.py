@@ -3,6 +3,7 @@ import pytest
 
 from ansible_collections.instanton.platform.plugins.module_utils.instanton import _container_run as container_run
 from ansible_collections.instanton.platform.plugins.module_utils.instanton import _criu_errors as criu_errors
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _image_build as image_build
 
 # (phase, log lines as CRIU writes them, cause). Lines seen on the lab's kernel 6.18 with CRIU 4.1.1/4.2.1
 # (sockets, io_uring, seccomp, splice) or as CRIU's sources write them (the others).
@@ -65,7 +66,7 @@ def test_the_entrypoints_one_line_reason_is_split_into_criu_lines():
 def test_a_cold_start_after_a_failed_restore_carries_criu_error():
     log = ("instanton: cold start: criu restore failed: (00.1) Error (criu/pipes.c:338): Error splicing data: "
            "Operation not permitted (00.2) Error (criu/cr-restore.c:2512): Restoring FAILED.\n")
-    image = {"Id": "g" * 64, "Config": {"Labels": {container_run.FLAVOR_LABEL: "generic"}}}
+    image = {"Id": "g" * 64, "Config": {"Labels": {image_build.FLAVOR_LABEL: "generic"}}}
 
     class Logs(object):
         def run(self, args, check=True):

@@ -217,7 +217,7 @@ def test_checkpoint_and_restore_runs_get_ns_last_pid_where_there_is_no_clone3(mo
     restore = container_run.run_arguments({
         "name": "app", "image": "localhost/app:instanton", "ports": [], "env": {}, "volumes": [], "network": None,
         "pod": None, "restore": True, "require_restore": False, "seccomp_profile": "unconfined", "cap_add": [],
-        "privileged": False})
+        "privileged": False}, container_run.RUN_FLAVORS["generic"])
     podman = Recorder()
     image_generic.build(podman, APP_IMAGE, {
         "name": "localhost/app:instanton", "app_image": "localhost/app:1", "command": ["app"], "criu_apt_suite": "",
