@@ -4,6 +4,8 @@ Add an app or a flavor here; run.py skips what does not exist yet (a sample
 directory, or a flavor the instanton_image module does not offer).
 """
 
+from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import SECCOMP_PROFILE_PATH
+
 # Each sample app: its directory under samples/, the port and path of its first
 # correct answer, and a string that answer's body holds.
 APPS = [
@@ -37,7 +39,7 @@ FLAVORS = {
 
 # podman run options of InstantOn containers, as instanton_container passes them.
 RESTORE_OPTIONS = ["--cap-add", "CHECKPOINT_RESTORE", "--cap-add", "SETPCAP",
-                   "--security-opt", "seccomp=/etc/containers/seccomp.d/instanton.json"]
+                   "--security-opt", "seccomp=%s" % SECCOMP_PROFILE_PATH]
 
 # How an InstantOn container of the generic flavor is started, each measured beside
 # `podman run` (the flavor's own row): a spare made ahead with `podman create`

@@ -173,7 +173,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.instanton.platform.plugins.module_utils.host._host_probe import (
     SmokeTest, default_smoke_image, gather)
 from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import (
-    evaluate, run_options)
+    SECCOMP_PROFILE_PATH, evaluate, run_options)
 from ansible_collections.instanton.platform.plugins.module_utils.common._podman import PodmanError
 
 SMOKE_SKIPPED_IN_CHECK_MODE = {"passed": None, "failed_step": None, "timings_ms": {},
@@ -200,7 +200,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             smoke=dict(type="bool", default=False),
-            seccomp_profile=dict(type="path", default="/etc/containers/seccomp.d/instanton.json"),
+            seccomp_profile=dict(type="path", default=SECCOMP_PROFILE_PATH),
             smoke_image=dict(type="str"),
             executable=dict(type="str", default="podman"),
         ),

@@ -294,6 +294,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.instanton.platform.plugins.module_utils.instanton import _container_run as container_run
 from ansible_collections.instanton.platform.plugins.module_utils.common import _host_lock as host_lock
 from ansible_collections.instanton.platform.plugins.module_utils.common import _readiness as probes
+from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import SECCOMP_PROFILE_PATH
 from ansible_collections.instanton.platform.plugins.module_utils.kubernetes._checkpoint_archive import ArchiveError, read_archive
 from ansible_collections.instanton.platform.plugins.module_utils.instanton.flavors._run_podman import archive_as_image
 from ansible_collections.instanton.platform.plugins.module_utils.common._podman import (
@@ -381,7 +382,7 @@ def main():
             readiness=dict(type="dict", options=probes.argument_spec(60)),
             restore=dict(type="bool", default=True),
             require_restore=dict(type="bool", default=False),
-            seccomp_profile=dict(type="str", default="/etc/containers/seccomp.d/instanton.json"),
+            seccomp_profile=dict(type="str", default=SECCOMP_PROFILE_PATH),
             cap_add=dict(type="list", elements="str", default=[]),
             privileged=dict(type="bool", default=False),
             executable=dict(type="str", default="podman"),

@@ -16,13 +16,14 @@ import uuid
 
 import pytest
 
+from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import (
+    SECCOMP_PROFILE_PATH as SECCOMP_PROFILE)
 from support import BIN, LAB_INVENTORY, REPO, build_instanton_images, build_samples, keep_measured, lab_ssh, run_module, target_host
 
 pytestmark = pytest.mark.lab
 HOST = target_host() if LAB_INVENTORY.exists() else None
 RUN_ID = uuid.uuid4().hex[:6]
 PORTS = itertools.count(19300)
-SECCOMP_PROFILE = "/etc/containers/seccomp.d/instanton.json"
 # The examples webapp keeps a session attribute set before the checkpoint; its cookie is kept in
 # the image by the pre_checkpoint hook (curl is not in the image: bash's /dev/tcp).
 TOMCAT_SESSION = "/srv/itest-session-cookie"

@@ -1,5 +1,6 @@
-"""One home per fact: the kernel -> CRIU table is edited in its one place (on a copy of the collection)
-and every consumer follows: the criu role, the generic image build and the preflight."""
+"""One home per fact. The kernel -> CRIU table is edited in its one place (on a copy of the collection)
+and every consumer follows: the criu role, the generic image build and the preflight. libcriu's package
+is named by the criu role only; the seccomp profile path is one constant that modules and roles read."""
 import json
 import re
 import shutil
@@ -9,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from support import BIN, COLLECTIONS_ROOT, HOST_FACTS, REPO, ansible_env
+from support import BIN, COLLECTIONS_ROOT, HOST_FACTS, REPO, ansible_env, run_module
 
 TABLE_HOME = "plugins/module_utils/host/_host_requirements.py"
 # A kernel the table has no row of its own for (6.16+ needs CRIU 4.2), and the row the test adds.
@@ -88,3 +89,20 @@ def test_libcriu_is_named_by_the_criu_role_only():
     named_by = set(path.parent.parent.name for path in (REPO / "roles").glob("*/vars/*.yml")
                    if criu_packages & set(package_names(yaml.safe_load(path.read_text()))))
     assert named_by == {"criu"}
+
+
+def test_the_seccomp_profile_path_has_one_home_that_roles_and_modules_read():
+    from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import (
+        SECCOMP_PROFILE_PATH)
+    from ansible_collections.instanton.platform.plugins.modules import host_facts, instanton_container
+
+    lookup = "{{ lookup('instanton.platform.seccomp_profile_path') }}"
+    assert run_module("ansible.builtin.debug", {"msg": lookup})["msg"] == SECCOMP_PROFILE_PATH
+    for role, variable in (("seccomp", "seccomp_profile_path"), ("host", "host_seccomp_profile_path"),
+                           ("scale_to_zero", "scale_to_zero_seccomp_profile")):
+        assert yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yml").read_text())[variable] == lookup
+        # Their documentation says what the lookup gives.
+        specs = yaml.safe_load((REPO / "roles" / role / "meta" / "argument_specs.yml").read_text())
+        assert specs["argument_specs"]["main"]["options"][variable]["default"] == SECCOMP_PROFILE_PATH
+    for module, option in ((host_facts, "seccomp_profile"), (instanton_container, "seccomp_profile")):
+        assert yaml.safe_load(module.DOCUMENTATION)["options"][option]["default"] == SECCOMP_PROFILE_PATH

@@ -10,10 +10,9 @@ import pytest
 # molecule runs this from the project directory; the collection is importable through .collections.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / ".collections"))
 from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import (  # noqa: E402
-    criu_for_kernel)
+    SECCOMP_PROFILE_PATH as PROFILE, criu_for_kernel)
 
 CRIU_RESTORE_SYSCALLS = {"clone3", "kcmp", "process_vm_readv", "ptrace", "setns", "unshare", "rseq"}
-PROFILE = "/etc/containers/seccomp.d/instanton.json"
 CAP_CHECKPOINT_RESTORE, CAP_SYS_PTRACE, CAP_SETPCAP = 40, 19, 8
 
 

@@ -54,6 +54,9 @@ NS_LAST_PID_RUN_OPTIONS = ["--volume", "%s:%s:rw" % (NS_LAST_PID, NS_LAST_PID)]
 # Syscalls CRIU makes inside a container to restore it; default profiles deny them or
 # allow them only with capabilities such as CAP_SYS_PTRACE (kcmp, process_vm_*).
 # vmsplice: CRIU refills pipes that held data with it (containers-common's profile denies it).
+# Where the seccomp role installs the CRIU profile by default: the default of the modules that use it
+# and, through the seccomp_profile_path lookup, of the roles.
+SECCOMP_PROFILE_PATH = "/etc/containers/seccomp.d/instanton.json"
 CRIU_SYSCALLS = ("clone3", "kcmp", "prctl", "process_vm_readv", "process_vm_writev",
                  "ptrace", "rseq", "setns", "unshare", "vmsplice")
 
