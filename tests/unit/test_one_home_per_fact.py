@@ -106,3 +106,11 @@ def test_the_seccomp_profile_path_has_one_home_that_roles_and_modules_read():
         assert specs["argument_specs"]["main"]["options"][variable]["default"] == SECCOMP_PROFILE_PATH
     for module, option in ((host_facts, "seccomp_profile"), (instanton_container, "seccomp_profile")):
         assert yaml.safe_load(module.DOCUMENTATION)["options"][option]["default"] == SECCOMP_PROFILE_PATH
+
+
+def test_the_hint_for_a_criu_too_old_for_the_kernel_follows(edited_copy):
+    hint = in_copy(edited_copy, (
+        "import json\n"
+        "from ansible_collections.instanton.platform.plugins.module_utils.instanton import _criu_errors\n"
+        "print(json.dumps(_criu_errors.CAUSES[0][2]))"))
+    assert "6.17+ need CRIU 4.9" in hint

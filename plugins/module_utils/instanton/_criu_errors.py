@@ -14,11 +14,18 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import (
+    CRIU_FOR_KERNEL, version_string)
+
+# "kernels 6.13+ need CRIU 4.1, 6.16+ need CRIU 4.2", from the collection's one table.
+KERNELS_AND_CRIU = "kernels " + ", ".join("%s+ need CRIU %s" % (version_string(kernel), version_string(criu))
+                                          for kernel, criu, _why in reversed(CRIU_FOR_KERNEL))
+
 # (cause, pattern over one log line, hint): the first cause whose pattern matches a line wins.
 CAUSES = (
     ("criu_too_old_for_kernel",
      re.compile(r"Can't get \d+:\d+ opt|sockets: .*opt: Operation not supported|Unexpected rt vDSO area bounds"),
-     "this CRIU is too old for the kernel (kernels 6.13+ need CRIU 4.1, 6.16+ need 4.2): let instanton_image "
+     "this CRIU is too old for the kernel (%s): let instanton_image " % KERNELS_AND_CRIU +
      "choose the image's CRIU (no criu_apt_suite) or give a suite with a newer CRIU; on hosts, the criu role"),
     ("io_uring",
      re.compile(r"anon_inode:\[io_uring\]|Can't open \S+ mapfile link|map_files.*No such device or address"),
