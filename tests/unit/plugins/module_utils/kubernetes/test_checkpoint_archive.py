@@ -13,7 +13,6 @@ from criu_images import PSTREE_IMG, STATS_DUMP
 from support import run_module
 
 
-
 def test_pstree_image_decodes_to_the_real_process_tree():
     entries = ca.criu_entries(PSTREE_IMG)
     assert [(e[1][0], e[2][0], repeated_uint(e, 5)) for e in entries] == [
