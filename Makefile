@@ -19,7 +19,7 @@ BUILD_ROOT := .build/ansible_collections/instanton/platform
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help system-deps venv lab crio-lab lab-destroy lab-status demo test unit lint docs-lint docs sanity sanity-2.16 compat packaging integration molecule collection bench clean
+.PHONY: help system-deps venv lab crio-lab registry-lab lab-destroy lab-status demo test unit lint docs-lint docs sanity sanity-2.16 compat packaging integration molecule collection bench clean
 
 help:
 	@echo "make demo        provision the lab (or INVENTORY=path), build an InstantOn image, compare cold and InstantOn starts"
@@ -53,6 +53,9 @@ CRIO_KIT ?= $(abspath ../shared/cri-o)
 export CRIO_KIT
 crio-lab: venv lab
 	$(BIN)/ansible-playbook -i $(LAB_INV) -e crio_lab_kit=$(CRIO_KIT) lab/crio.yml
+# A TLS registry with a lab CA on the first lab host (the trust tests run this themselves, once per session).
+registry-lab: venv lab
+	$(BIN)/ansible-playbook -i $(LAB_INV) lab/registry.yml
 lab-destroy:
 	$(PYTHON) lab/lab.py down
 lab-status:
