@@ -62,6 +62,7 @@ lab-status:
 	@$(PYTHON) lab/lab.py status
 
 demo: venv $(if $(INVENTORY),,lab)
+	$(if $(INVENTORY),,$(BIN)/ansible-playbook -i $(LAB_INV) lab/registry.yml)
 	$(BIN)/ansible-playbook -i $(DEMO_INV) playbooks/demo.yml
 	@$(BIN)/python tests/report_demo.py .lab/results/demo.json
 
