@@ -113,6 +113,8 @@ def test_an_unsigned_image_is_refused_under_require_signature(pushed):
     assert host_state() == before
 
 
+@pytest.mark.skipif(len(HOSTS) < 2, reason="needs a restoring host that has not built the image: the build host "
+                                           "holds every layer and podman would not read the registry's copy")
 def test_a_flipped_byte_in_a_registry_layer_blob_is_refused(pushed, registry):
     manifest = json.loads(lab_ssh(BUILD_HOST, "skopeo inspect --raw docker://%s" % pushed["signed"]))
     # The top layer is the checkpoint itself, which the restoring host cannot already hold.
