@@ -19,7 +19,7 @@ description:
     ARCHIVE.sig ARCHIVE). M(instanton.platform.checkpoint_archive_info), M(instanton.platform.checkpoint_image)
     and M(instanton.platform.instanton_container) check it before use when given the public key, and name the
     members that changed when it fails."
-  - Idempotent: an archive whose signature already verifies with this key's public half is left alone.
+  - "Idempotent: an archive whose signature already verifies with this key's public half is left alone."
   - The private key stays where it is (on the host that signs, C(0600)); openssl reads it and its passphrase from
     files, never from the command line, and neither path nor content appears in the task's output.
 options:

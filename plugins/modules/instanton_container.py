@@ -348,6 +348,7 @@ verification:
       C(content_modified), C(not_required_by_policy), C(not_a_registry_image), C(no_public_key) or
       C(pull_failed)) and C(message); for archives C(changed_members) names the members C(added), C(removed) or
       C(modified) since signing.
+    - C(verify_ms), the milliseconds the check took (before RV(start_ms) starts).
   returned: when O(verify_signature), O(require_signature) or O(archive_public_key) is set
   type: dict
   sample: {"verified": false, "failed": "signature_missing",
@@ -355,6 +356,7 @@ verification:
 """
 
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.instanton.platform.plugins.module_utils import container_run, host_lock, readiness as probes
@@ -422,6 +424,7 @@ def verified_source(module, podman):
     fails the task, or, when the user allowed it (fallback_image, no require_signature), switches to a cold start
     of fallback_image."""
     params = module.params
+    began = time.time()
     if params["checkpoint_archive"]:
         verification = archive_verification(module, params["checkpoint_archive"], params["archive_public_key"],
                                             params["require_signature"], module.get_bin_path("zstd"))
@@ -429,7 +432,10 @@ def verified_source(module, podman):
         verification = image_verification(module, podman)
     else:
         return None
-    if verification is None or verification["verified"] is not False:
+    if verification is None:
+        return None
+    verification["verify_ms"] = int(round((time.time() - began) * 1000))
+    if verification["verified"] is not False:
         return verification
     if params["require_signature"] or not params["fallback_image"]:
         module.fail_json(msg="nothing was created: %s" % verification["message"], verification=verification)

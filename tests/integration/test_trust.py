@@ -11,7 +11,7 @@ import shlex
 
 import pytest
 
-from support import LAB_INVENTORY, lab_copy_from, lab_hosts, lab_ssh, run_module, run_playbook
+from support import LAB_INVENTORY, REPO, lab_copy_from, lab_hosts, lab_ssh, run_module, run_playbook
 
 pytestmark = pytest.mark.lab
 HOSTS = lab_hosts() if LAB_INVENTORY.exists() else [None]
@@ -21,6 +21,8 @@ APP_IMAGE = "localhost/instanton-sample-python-app:latest"
 INSTANTON_IMAGE = "localhost/itest-trust-python-app:instanton"
 WORK = "/root/itest-trust"
 READY = {"type": "http", "port": 8080, "timeout": 120}
+# The demo's tamper step: copy a signed archive, flip one byte in a pages-*.img of the copy, print the member.
+TAMPER = REPO / "tests" / "demo_tamper.py"
 
 
 def module(name, args, host=RUN_HOST):
@@ -184,25 +186,33 @@ def signed_archive():
     return {"path": WORK + "/app.tar", "public_key": WORK + "/archive.pub"}
 
 
-def test_a_flipped_byte_in_a_pages_image_of_an_archive_is_refused(signed_archive):
+@pytest.fixture(scope="session")
+def tampered_archive(signed_archive):
+    """A copy of the signed archive (signature and manifest too) with one byte flipped in a pages-*.img."""
     tampered = WORK + "/tampered.tar"
-    member = lab_ssh(RUN_HOST, "cp %s %s && for f in .sig .manifest.json .manifest.json.sig; do cp %s$f %s$f; done"
-                               " && python3 -c %s %s" % (
-                                   signed_archive["path"], tampered, signed_archive["path"], tampered, shlex.quote(
-                                       "import re, sys, tarfile\n"
-                                       "m = next(m for m in tarfile.open(sys.argv[1]) if m.size and "
-                                       "re.match(r'(\\./)?checkpoint/pages-\\d+\\.img$', m.name))\n"
-                                       "f = open(sys.argv[1], 'r+b'); f.seek(m.offset_data + m.size // 2)\n"
-                                       "b = f.read(1); f.seek(-1, 1); f.write(bytes([b[0] ^ 0xFF])); print(m.name)"),
-                                   tampered)).strip()
+    member = lab_ssh(RUN_HOST, "python3 -c %s %s %s" % (shlex.quote(TAMPER.read_text()), signed_archive["path"],
+                                                        tampered)).strip()
+    return {"path": tampered, "member": member, "public_key": signed_archive["public_key"]}
+
+
+def test_a_flipped_byte_in_a_pages_image_of_an_archive_is_refused(tampered_archive):
     before = host_state()
-    result = module("instanton_container", {"name": "trust-tampered-archive", "checkpoint_archive": tampered,
-                                            "archive_public_key": signed_archive["public_key"],
+    result = module("instanton_container", {"name": "trust-tampered-archive",
+                                            "checkpoint_archive": tampered_archive["path"],
+                                            "archive_public_key": tampered_archive["public_key"],
                                             "require_signature": True, "ports": ["127.0.0.1:19704:8080"],
                                             "readiness": READY})
     assert result.get("failed"), result
     assert result["verification"]["failed"] == "content_modified", result["verification"]
-    assert result["verification"]["changed_members"] == {"modified": [member]}
+    assert result["verification"]["changed_members"] == {"modified": [tampered_archive["member"]]}
+    assert host_state() == before
+
+
+def test_checkpoint_image_builds_nothing_from_a_tampered_archive(tampered_archive):
+    before = host_state()
+    result = module("checkpoint_image", {"archive": tampered_archive["path"], "image": "localhost/trust-ckpt:tampered",
+                                         "public_key": tampered_archive["public_key"], "require_signature": True})
+    assert result.get("failed") and result["signature"]["failed"] == "content_modified", result
     assert host_state() == before
 
 

@@ -152,7 +152,7 @@ def test_signed_archive_verifies_with_openssl_and_a_flipped_page_byte_is_named(t
     assert signed["changed"] and signed["members"] == 2, signed.get("msg")
     # What a user runs, with the standard tool.
     check = subprocess.run(["openssl", "dgst", "-sha256", "-verify", keys["public_key"], "-signature",
-                            str(archive) + ".sig", str(archive)], stdout=subprocess.PIPE, text=True)
+                            str(archive) + ".sig", str(archive)], stdout=subprocess.PIPE, text=True, check=False)
     assert check.stdout.strip() == "Verified OK"
     again = run_module("checkpoint_archive_sign", {"path": str(archive), "private_key": keys["private_key"],
                                                    "passphrase_file": keys["passphrase_file"]})
