@@ -16,7 +16,8 @@ description:
     C(openssl dgst -sha256 -sign) makes); C(ARCHIVE.manifest.json), the archive's SHA-256 and size and each
     member's SHA-256; and C(ARCHIVE.manifest.json.sig), the manifest's signature. Each is written atomically."
   - "Anyone with the public key checks the archive with C(openssl dgst -sha256 -verify KEY.pub -signature
-    ARCHIVE.sig ARCHIVE). M(instanton.platform.checkpoint_archive_info), M(instanton.platform.checkpoint_image)
+    ARCHIVE.sig ARCHIVE), or C(cosign verify-blob --key KEY.pub --signature ARCHIVE.sig --insecure-ignore-tlog
+    ARCHIVE) (the signature is made offline, without a transparency log). M(instanton.platform.checkpoint_archive_info), M(instanton.platform.checkpoint_image)
     and M(instanton.platform.instanton_container) check it before use when given the public key, and name the
     members that changed when it fails."
   - "Idempotent: an archive whose signature already verifies with this key's public half is left alone."
