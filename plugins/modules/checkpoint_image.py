@@ -93,8 +93,9 @@ attributes:
     support: full
     description: Reports whether the image would be built; builds and pushes nothing.
 notes:
-  - A push happens only when the image was (re)built in this run. Pushing could not be
-    exercised in this collection's tests (no registry is reachable there).
+  - A push happens only when the image was (re)built in this run. Signed pushes to a registry with TLS are
+    exercised in this collection's tests through M(instanton.platform.instanton_image)'s O(instanton.platform.instanton_image#module:push),
+    which makes the same C(podman push) command; the login with O(registry_username) is not.
   - The archive holds process memory; the temporary build context is private (0700).
 author:
   - instanton.platform engineers (@instanton)

@@ -197,3 +197,16 @@ def test_require_signature_needs_a_public_key(tmp_path):
     write_archive(archive, b"\x05" * 512)
     result = run_module("checkpoint_archive_info", {"path": str(archive), "require_signature": True})
     assert result["failed"] and "public_key" in result["msg"]
+
+
+@pytest.mark.parametrize("module_name, args, expected", [
+    ("instanton_container", {"name": "app", "image": "registry.example:5000/instanton/app:1", "require_signature": True,
+                             "fallback_image": "localhost/app:1"}, "mutually exclusive"),
+    ("instanton_container", {"name": "app", "image": "registry.example:5000/instanton/app:1",
+                             "verify_signature": True, "fallback_image": "bad name!"}, "fallback_image"),
+    ("checkpoint_image", {"archive": "/nonexistent.tar", "image": "localhost/c:1", "require_signature": True},
+     "public_key"),
+])
+def test_trust_options_are_checked_before_anything_runs(module_name, args, expected):
+    result = run_module(module_name, args)
+    assert result["failed"] and expected in result["msg"], result["msg"]
