@@ -192,6 +192,7 @@ def tampered_archive(signed_archive):
     tampered = WORK + "/tampered.tar"
     member = lab_ssh(RUN_HOST, "python3 -c %s %s %s" % (shlex.quote(TAMPER.read_text()), signed_archive["path"],
                                                         tampered)).strip()
+    assert lab_ssh(RUN_HOST, "stat -c %%a %s %s" % (signed_archive["path"], tampered)).split() == ["600", "600"]
     return {"path": tampered, "member": member, "public_key": signed_archive["public_key"]}
 
 
