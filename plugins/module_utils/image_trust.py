@@ -184,3 +184,17 @@ class ImageVerifier(object):
             raise TrustError(pull_failure(output), "%s did not verify: %s" % (pinned, output[-1500:]))
         return {"verified": True, "image": pinned, "digest": digest, "image_id": out.strip().splitlines()[-1],
                 "signature_required": requires_signature(requirements), "policy": self.policy_path}
+
+
+def policy_with_requirement(policy, scope, requirement):
+    """policy.json with REQUIREMENT for the docker-transport SCOPE, never weaker than before: the scope's
+    requirements (all must hold) are kept except insecureAcceptAnything and an earlier copy of this requirement
+    (same type and key path), which it replaces; every other scope, transport and the default stay as they were."""
+    updated = json.loads(json.dumps(policy))
+    docker = updated.setdefault("transports", {}).setdefault("docker", {})
+    same_key = (requirement.get("type"), requirement.get("keyPath"))
+    kept = [existing for existing in docker.get(scope, [])
+            if existing.get("type") != "insecureAcceptAnything"
+            and (existing.get("type"), existing.get("keyPath")) != same_key]
+    docker[scope] = kept + [requirement]
+    return updated

@@ -210,3 +210,19 @@ def test_require_signature_needs_a_public_key(tmp_path):
 def test_trust_options_are_checked_before_anything_runs(module_name, args, expected):
     result = run_module(module_name, args)
     assert result["failed"] and expected in result["msg"], result["msg"]
+
+
+def test_the_signed_rule_weakens_nothing():
+    policy = {"default": ANYTHING, "transports": {
+        "docker": {"other.example/app": ANYTHING, REPO: [{"type": "reject"}], "172.31.212.11:19750/instanton": ANYTHING},
+        "docker-daemon": {"": ANYTHING}}}
+    updated = trust.policy_with_requirement(policy, "172.31.212.11:19750/instanton", SIGNED_RULE[0])
+    assert updated["transports"]["docker"]["172.31.212.11:19750/instanton"] == SIGNED_RULE
+    assert updated["transports"]["docker"][REPO] == [{"type": "reject"}]
+    assert updated["transports"]["docker"]["other.example/app"] == ANYTHING
+    assert updated["default"] == ANYTHING and updated["transports"]["docker-daemon"] == {"": ANYTHING}
+    # Applied again: the same rule once. A stricter requirement already there is kept beside it.
+    assert trust.policy_with_requirement(updated, "172.31.212.11:19750/instanton", SIGNED_RULE[0]) == updated
+    stricter = trust.policy_with_requirement(policy, REPO, SIGNED_RULE[0])
+    assert stricter["transports"]["docker"][REPO] == [{"type": "reject"}] + SIGNED_RULE
+    assert policy["transports"]["docker"][REPO] == [{"type": "reject"}], "the input is not changed"
