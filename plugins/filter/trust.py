@@ -46,7 +46,7 @@ _value:
   type: dict
 """
 
-from ansible_collections.instanton.platform.plugins.module_utils.image_trust import policy_with_requirement
+from ansible_collections.instanton.platform.plugins.module_utils.trust._image_trust import policy_with_requirement
 
 
 class FilterModule(object):

@@ -185,8 +185,8 @@ signature:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.instanton.platform.plugins.module_utils.archive_signature import archive_verification
-from ansible_collections.instanton.platform.plugins.module_utils.checkpoint_archive import (
+from ansible_collections.instanton.platform.plugins.module_utils.trust._archive_signature import archive_verification
+from ansible_collections.instanton.platform.plugins.module_utils.kubernetes._checkpoint_archive import (
     ArchiveError, read_archive)
 
 

@@ -91,9 +91,9 @@ import os
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.instanton.platform.plugins.module_utils.archive_signature import (
+from ansible_collections.instanton.platform.plugins.module_utils.trust._archive_signature import (
     ArchiveTrustError, OpenSSL, file_digest, manifest_path, sign_archive, signature_path, verify_archive, write_atomic)
-from ansible_collections.instanton.platform.plugins.module_utils.image_trust import private_file_problem
+from ansible_collections.instanton.platform.plugins.module_utils.trust._image_trust import private_file_problem
 
 
 def already_signed(openssl, path, public_pem, zstd):

@@ -150,13 +150,13 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.instanton.platform.plugins.module_utils.archive_signature import archive_verification
-from ansible_collections.instanton.platform.plugins.module_utils.checkpoint_archive import (
+from ansible_collections.instanton.platform.plugins.module_utils.trust._archive_signature import archive_verification
+from ansible_collections.instanton.platform.plugins.module_utils.kubernetes._checkpoint_archive import (
     ArchiveError, read_archive)
-from ansible_collections.instanton.platform.plugins.module_utils.checkpoint_image import (
+from ansible_collections.instanton.platform.plugins.module_utils.instanton._checkpoint_image import (
     BuildContext, build_args, checkpoint_annotations, file_sha256, is_current)
-from ansible_collections.instanton.platform.plugins.module_utils.image_trust import push_arguments, signing_problem
-from ansible_collections.instanton.platform.plugins.module_utils.podman import (
+from ansible_collections.instanton.platform.plugins.module_utils.trust._image_trust import push_arguments, signing_problem
+from ansible_collections.instanton.platform.plugins.module_utils.common._podman import (
     Podman, PodmanError)
 
 

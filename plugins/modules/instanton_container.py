@@ -359,12 +359,14 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.instanton.platform.plugins.module_utils import container_run, host_lock, readiness as probes
-from ansible_collections.instanton.platform.plugins.module_utils.archive_signature import archive_verification
-from ansible_collections.instanton.platform.plugins.module_utils.checkpoint_archive import ArchiveError, read_archive
-from ansible_collections.instanton.platform.plugins.module_utils.image_build import image_flavor
-from ansible_collections.instanton.platform.plugins.module_utils.image_trust import ImageVerifier, TrustError
-from ansible_collections.instanton.platform.plugins.module_utils.podman import (
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _container_run as container_run
+from ansible_collections.instanton.platform.plugins.module_utils.common import _host_lock as host_lock
+from ansible_collections.instanton.platform.plugins.module_utils.common import _readiness as probes
+from ansible_collections.instanton.platform.plugins.module_utils.trust._archive_signature import archive_verification
+from ansible_collections.instanton.platform.plugins.module_utils.kubernetes._checkpoint_archive import ArchiveError, read_archive
+from ansible_collections.instanton.platform.plugins.module_utils.instanton._image_build import image_flavor
+from ansible_collections.instanton.platform.plugins.module_utils.trust._image_trust import ImageVerifier, TrustError
+from ansible_collections.instanton.platform.plugins.module_utils.common._podman import (
     Podman, PodmanError, container_name_problem, image_name_problem)
 
 

@@ -287,13 +287,16 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.instanton.platform.plugins.module_utils import (
-    host_lock, image_generic, image_liberty, image_podman, readiness as probes)
-from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import criu_for_kernel
-from ansible_collections.instanton.platform.plugins.module_utils.image_build import (
+from ansible_collections.instanton.platform.plugins.module_utils.common import _host_lock as host_lock
+from ansible_collections.instanton.platform.plugins.module_utils.instanton.flavors import _image_generic as image_generic
+from ansible_collections.instanton.platform.plugins.module_utils.instanton.flavors import _image_liberty as image_liberty
+from ansible_collections.instanton.platform.plugins.module_utils.instanton.flavors import _image_podman as image_podman
+from ansible_collections.instanton.platform.plugins.module_utils.common import _readiness as probes
+from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import criu_for_kernel
+from ansible_collections.instanton.platform.plugins.module_utils.instanton._image_build import (
     BuildError, fingerprint, recorded_inputs)
-from ansible_collections.instanton.platform.plugins.module_utils.image_trust import push_arguments, signing_problem
-from ansible_collections.instanton.platform.plugins.module_utils.podman import Podman, PodmanError, image_name_problem
+from ansible_collections.instanton.platform.plugins.module_utils.trust._image_trust import push_arguments, signing_problem
+from ansible_collections.instanton.platform.plugins.module_utils.common._podman import Podman, PodmanError, image_name_problem
 
 FLAVORS = {"generic": image_generic, "liberty": image_liberty, "podman": image_podman}
 

@@ -20,7 +20,7 @@ import tarfile
 import tempfile
 import zlib
 
-from ansible_collections.instanton.platform.plugins.module_utils.checkpoint_archive import (
+from ansible_collections.instanton.platform.plugins.module_utils.kubernetes._checkpoint_archive import (
     ArchiveError, _Stream as ArchiveStream, detect_compression)
 
 MANIFEST_FORMAT = "instanton.platform/checkpoint-archive-manifest/v1"

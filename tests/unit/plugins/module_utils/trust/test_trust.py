@@ -9,8 +9,8 @@ import tarfile
 
 import pytest
 
-from ansible_collections.instanton.platform.plugins.module_utils import archive_signature as sig
-from ansible_collections.instanton.platform.plugins.module_utils import image_trust as trust
+from ansible_collections.instanton.platform.plugins.module_utils.trust import _archive_signature as sig
+from ansible_collections.instanton.platform.plugins.module_utils.trust import _image_trust as trust
 from support import run_module
 
 REPO = "172.31.212.11:19750/instanton/app"
