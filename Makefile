@@ -13,13 +13,13 @@ INVENTORY ?=
 LAB_INV   := .lab/inventory.yml
 # `make demo INVENTORY=path` targets real hosts; without it, the built-in lab.
 DEMO_INV  := $(if $(INVENTORY),$(INVENTORY),$(LAB_INV))
-SYSTEM_PACKAGES := debootstrap iproute2 nftables openssh-client util-linux rsync git xz-utils
+SYSTEM_PACKAGES := debootstrap iproute2 nftables openssh-client util-linux rsync git xz-utils openssl
 COLLECTION_LINK := .collections/ansible_collections/instanton/platform
 BUILD_ROOT := .build/ansible_collections/instanton/platform
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help system-deps venv lab crio-lab lab-destroy lab-status demo test unit units units-2.16 lint docs-lint docs sanity sanity-2.16 compat packaging integration molecule collection bench clean
+.PHONY: help system-deps venv lab crio-lab registry-lab lab-destroy lab-status demo test unit units units-2.16 lint docs-lint docs sanity sanity-2.16 compat packaging integration molecule collection bench clean
 
 help:
 	@echo "make demo        provision the lab (or INVENTORY=path), build an InstantOn image, compare cold and InstantOn starts"
@@ -54,12 +54,16 @@ CRIO_KIT ?= $(abspath ../shared/cri-o)
 export CRIO_KIT
 crio-lab: venv lab
 	$(BIN)/ansible-playbook -i $(LAB_INV) -e crio_lab_kit=$(CRIO_KIT) lab/crio.yml
+# A TLS registry with a lab CA on the first lab host (the trust tests run this themselves, once per session).
+registry-lab: venv lab
+	$(BIN)/ansible-playbook -i $(LAB_INV) lab/registry.yml
 lab-destroy:
 	$(PYTHON) lab/lab.py down
 lab-status:
 	@$(PYTHON) lab/lab.py status
 
 demo: venv $(if $(INVENTORY),,lab)
+	$(if $(INVENTORY),,$(BIN)/ansible-playbook -i $(LAB_INV) lab/registry.yml)
 	$(BIN)/ansible-playbook -i $(DEMO_INV) playbooks/demo.yml
 	@$(BIN)/python tests/report_demo.py .lab/results/demo.json
 

@@ -116,13 +116,15 @@ def setup_network():
         run("ip", "addr", "add", "%s/%d" % (GATEWAY, SUBNET.prefixlen), "dev", BRIDGE)
     run("ip", "link", "set", BRIDGE, "up")
     Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
-    # NAT out of the lab only; nothing is forwarded into other private ranges.
+    # NAT out of the lab only; nothing is forwarded into other private ranges. Hosts of this lab
+    # reach each other (the lab registry): with br_netfilter on, bridged traffic meets this hook too.
     ruleset = """
 table ip {table}
 delete table ip {table}
 table ip {table} {{
   chain forward {{
     type filter hook forward priority 0; policy accept;
+    iifname "{bridge}" oifname "{bridge}" ip saddr {subnet} ip daddr {subnet} accept
     iifname "{bridge}" ip daddr {{ 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 }} udp dport 53 accept
     iifname "{bridge}" ip daddr {{ 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 }} drop
   }}

@@ -16,6 +16,16 @@ print("  %-40s %8d   (restored: %s, %.0f%% of cold, %.1fx the spare)" % (
     idle["wake_ms"] / idle["fast_path_ms"]))
 print("  idle: container stopped, no process left: %s (it held %d MB)" % (
     idle["idle_stopped"], idle["rss_kb_before_idle"] // 1024))
+if "signature_verified" in results:
+    trust = results["trust"]
+    print("  signature_verified: %s (checked in %d ms, then the signed image restored in %d ms; the archive in %d ms"
+          " and %d ms)" % (json.dumps(results["signature_verified"]), trust["image_verify_ms"], trust["image_start_ms"],
+                           trust["archive_verify_ms"], trust["archive_start_ms"]))
+    print("  tampered_refused: %s (one byte flipped in %s: %s, no container created)" % (
+        json.dumps(results["tampered_refused"]), trust["tampered_member"], trust["tampered_failed"]))
+    if not (results["signature_verified"] and results["tampered_refused"]):
+        sys.exit("trust: signature verified %s, tampered copy refused %s" % (
+            results["signature_verified"], results["tampered_refused"]))
 if not (idle["idle_stopped"] and idle["restored"]):
     sys.exit("scale to zero: stopped when idle %s, restored on the next request %s" % (
         idle["idle_stopped"], idle["restored"]))

@@ -17,6 +17,9 @@ BIN = Path(sys.executable).parent
 # `host_facts` outputs recorded on real releases: the pure host checks and the roles' vars are tested over them.
 HOST_FACTS = REPO / "tests" / "unit" / "fixtures" / "host_facts"
 LAB_INVENTORY = Path(os.environ.get("INSTANTON_INVENTORY", REPO / ".lab" / "inventory.yml"))
+# Where lab/registry.yml runs the lab registry (its defaults).
+REGISTRY_LAB_PORT = 19750
+REGISTRY_LAB_STORAGE = "/var/lib/instanton-lab-registry"
 
 
 def lab_hosts():
@@ -89,6 +92,17 @@ def run_crio_lab(extra_vars=None, limit=None):
     kit = os.environ.get("CRIO_KIT") or str(REPO.parent / "shared" / "cri-o")
     return run_playbook(REPO / "lab" / "crio.yml", dict(extra_vars or {}, crio_lab_kit=kit),
                         inventory=LAB_INVENTORY, limit=limit)
+
+
+def run_registry_lab():
+    """lab/registry.yml on the lab hosts: the lab CA, a TLS registry on the first host, every host
+    trusting the CA; the registry's host:port and the paths the tests use."""
+    done = run_playbook(REPO / "lab" / "registry.yml", {}, inventory=LAB_INVENTORY)
+    assert done.returncode == 0, done.stdout[-4000:]
+    lab = yaml.safe_load(LAB_INVENTORY.read_text())["all"]["children"]["lab"]
+    host = lab_hosts()[0]
+    return {"host": host, "address": "%s:%d" % (lab["hosts"][host]["ansible_host"], REGISTRY_LAB_PORT),
+            "storage": REGISTRY_LAB_STORAGE, "ca": str(REPO / ".lab" / "registry" / "ca.crt")}
 
 
 def lab_host_ssh(host):

@@ -39,6 +39,16 @@ options:
       - Command lines can hold secrets; turn this off to leave memory pages unread.
     type: bool
     default: true
+  public_key:
+    description:
+      - Check the archive's detached signature (C(PATH.sig), see M(instanton.platform.checkpoint_archive_sign))
+        with this public key (PEM, EC P-256) before reading anything in it. An archive that does not verify
+        fails the task with RV(signature) saying what failed and which members changed.
+    type: path
+  require_signature:
+    description: Fail unless the archive verifies with O(public_key) (which is then required).
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -163,10 +173,19 @@ network:
   description: The engine's network.status (addresses, MAC), or null.
   returned: success
   type: dict
+signature:
+  description:
+    - The signature check, when O(public_key) is given. C(verified); when false, C(failed) (C(signature_missing),
+      C(signature_invalid), C(content_modified) or C(no_public_key)), C(message) and C(changed_members) (the
+      members C(added), C(removed) or C(modified) since signing, when the signed manifest tells).
+  returned: when O(public_key) or O(require_signature) is set
+  type: dict
+  sample: {"verified": false, "failed": "content_modified", "changed_members": {"modified": ["checkpoint/pages-1.img"]}}
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.instanton.platform.plugins.module_utils.trust._archive_signature import archive_verification
 from ansible_collections.instanton.platform.plugins.module_utils.kubernetes._checkpoint_archive import (
     ArchiveError, read_archive)
 
@@ -177,16 +196,23 @@ def main():
             path=dict(type="path", required=True),
             zstd_executable=dict(type="str", default="zstd"),
             cmdline=dict(type="bool", default=True),
+            public_key=dict(type="path"),
+            require_signature=dict(type="bool", default=False),
         ),
+        required_if=[("require_signature", True, ("public_key",))],
         supports_check_mode=True,
     )
     zstd = module.get_bin_path(module.params["zstd_executable"])
+    signature = archive_verification(module, module.params["path"], module.params["public_key"],
+                                     module.params["require_signature"], zstd)
+    if signature and not signature["verified"]:
+        module.fail_json(msg="nothing was read from the archive: %s" % signature["message"], signature=signature)
     try:
         info = read_archive(module.params["path"], zstd_executable=zstd,
                             want_cmdline=module.params["cmdline"])
     except ArchiveError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, **info)
+    module.exit_json(changed=False, **dict(info, **({"signature": signature} if signature else {})))
 
 
 if __name__ == "__main__":

@@ -60,6 +60,26 @@ options:
     description: Verify the registry's TLS certificate when pushing.
     type: bool
     default: true
+  sign_by_sigstore_private_key:
+    description:
+      - Sign the image when pushing it, with this sigstore private key on the managed host (the build host; made
+        with C(skopeo generate-sigstore-key), C(0600)), as C(podman push --sign-by-sigstore-private-key) does.
+        Where the signature is stored follows C(registries.d); with C(use-sigstore-attachments) (the
+        P(instanton.platform.image_trust#role) role writes it) it goes into the registry beside the image.
+      - The key stays on the host; the module refuses a key or passphrase file that group or others can read.
+    type: path
+  sign_passphrase_file:
+    description: The file (C(0600)) holding the sigstore private key's passphrase.
+    type: path
+  public_key:
+    description:
+      - Check the archive's detached signature (see M(instanton.platform.checkpoint_archive_sign)) with this
+        public key (PEM) before building; an archive that does not verify builds nothing.
+    type: path
+  require_signature:
+    description: Build only from an archive that verifies with O(public_key) (which is then required).
+    type: bool
+    default: false
   force:
     description: Rebuild even when the image was built from the same archive.
     type: bool
@@ -73,8 +93,9 @@ attributes:
     support: full
     description: Reports whether the image would be built; builds and pushes nothing.
 notes:
-  - A push happens only when the image was (re)built in this run. Pushing could not be
-    exercised in this collection's tests (no registry is reachable there).
+  - A push happens only when the image was (re)built in this run. Signed pushes to a registry with TLS are
+    exercised in this collection's tests through M(instanton.platform.instanton_image)'s O(instanton.platform.instanton_image#module:push),
+    which makes the same C(podman push) command; the login with O(registry_username) is not.
   - The archive holds process memory; the temporary build context is private (0700).
 author:
   - instanton.platform engineers (@instanton)
@@ -112,6 +133,15 @@ pushed:
   description: Whether the image was pushed in this run.
   returned: always
   type: bool
+signed:
+  description: Whether the push made a sigstore signature (O(sign_by_sigstore_private_key)).
+  returned: always
+  type: bool
+signature:
+  description:
+    - The archive's signature check (see M(instanton.platform.checkpoint_archive_info)'s RV(signature)).
+  returned: when O(public_key) or O(require_signature) is set
+  type: dict
 """
 
 import os
@@ -120,10 +150,12 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.instanton.platform.plugins.module_utils.trust._archive_signature import archive_verification
 from ansible_collections.instanton.platform.plugins.module_utils.kubernetes._checkpoint_archive import (
     ArchiveError, read_archive)
 from ansible_collections.instanton.platform.plugins.module_utils.instanton._checkpoint_image import (
     BuildContext, build_args, checkpoint_annotations, file_sha256, is_current)
+from ansible_collections.instanton.platform.plugins.module_utils.trust._image_trust import push_arguments, signing_problem
 from ansible_collections.instanton.platform.plugins.module_utils.common._podman import (
     Podman, PodmanError)
 
@@ -140,12 +172,9 @@ def push(podman, params):
             podman.run(["login", tls, "--authfile", authfile, "--username",
                         params["registry_username"], "--password-stdin", registry],
                        data=params["registry_password"])
-        args = ["push", tls, params["image"]]
-        if params["registry_username"]:
-            args[1:1] = ["--authfile", authfile]
-        if params["push_destination"]:
-            args.append(destination)
-        podman.run(args)
+        podman.run(push_arguments(params["image"], params["push_destination"], params["tls_verify"],
+                                  params["sign_by_sigstore_private_key"], params["sign_passphrase_file"],
+                                  authfile if params["registry_username"] else None))
     finally:
         shutil.rmtree(auth_dir, ignore_errors=True)
 
@@ -171,14 +200,26 @@ def main():
             registry_username=dict(type="str"),
             registry_password=dict(type="str", no_log=True),
             tls_verify=dict(type="bool", default=True),
+            sign_by_sigstore_private_key=dict(type="path", no_log=True),
+            sign_passphrase_file=dict(type="path", no_log=True),
+            public_key=dict(type="path"),
+            require_signature=dict(type="bool", default=False),
             force=dict(type="bool", default=False),
             zstd_executable=dict(type="str", default="zstd"),
             executable=dict(type="str", default="podman"),
         ),
         required_together=[("registry_username", "registry_password")],
+        required_if=[("require_signature", True, ("public_key",))],
         supports_check_mode=True,
     )
     params = module.params
+    problem = signing_problem(params["sign_by_sigstore_private_key"], params["sign_passphrase_file"])
+    if problem:
+        module.fail_json(msg=problem)
+    signature = archive_verification(module, params["archive"], params["public_key"], params["require_signature"],
+                                     module.get_bin_path(params["zstd_executable"]))
+    if signature and not signature["verified"]:
+        module.fail_json(msg="no image was built: %s" % signature["message"], signature=signature)
     try:
         info = read_archive(params["archive"], module.get_bin_path(params["zstd_executable"]),
                             want_cmdline=False)
@@ -190,8 +231,8 @@ def main():
     sha256 = file_sha256(params["archive"])
     podman = Podman(module, params["executable"])
     existing = podman.image(params["image"])
-    result = dict(image=params["image"], sha256=sha256, annotations=annotations, pushed=False,
-                  image_id=existing and existing.get("Id"))
+    result = dict(image=params["image"], sha256=sha256, annotations=annotations, pushed=False, signed=False,
+                  image_id=existing and existing.get("Id"), **({"signature": signature} if signature else {}))
     if is_current(existing, sha256, annotations) and not params["force"]:
         module.exit_json(changed=False, **result)
     if module.check_mode:
@@ -202,6 +243,7 @@ def main():
         if params["push"]:
             push(podman, params)
             result["pushed"] = True
+            result["signed"] = bool(params["sign_by_sigstore_private_key"])
     except PodmanError as exc:
         module.fail_json(msg=str(exc), **result)
     module.exit_json(changed=True, **result)

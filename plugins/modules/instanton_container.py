@@ -164,6 +164,45 @@ options:
     description: Run privileged. Never needed for restore; only for apps that need it themselves.
     type: bool
     default: false
+  verify_signature:
+    description:
+      - "Verify the image before any container is created: resolve O(image) to its manifest digest (C(skopeo
+        inspect)), pull exactly that digest through O(signature_policy) (C(podman pull --signature-policy)), which
+        checks the image's signature as the policy asks and every blob's digest, then run that digest
+        (C(REPOSITORY@sha256:...)), so the container runs exactly what was verified."
+      - containers' policy.json is enforced only when an image is pulled or copied, never when a local image is
+        run; this option is how the collection applies it before a restore. Only registry images
+        (C(host[:port]/path)) can be verified.
+      - When verification fails, nothing is created and the task fails, unless O(fallback_image) is given and
+        O(require_signature) is not set (then the container starts cold from O(fallback_image)). RV(verification)
+        says what failed.
+      - Not done in check mode (it would pull).
+    type: bool
+    default: false
+  require_signature:
+    description:
+      - "Make verification mandatory and fatal: O(image) is verified as for O(verify_signature) and the policy
+        must demand a signature for its repository (a rule of type C(sigstoreSigned) or C(signedBy), as the
+        P(instanton.platform.image_trust#role) role writes), and O(checkpoint_archive) must verify with
+        O(archive_public_key). Any failure fails the task before a container, pod or image is created; no
+        fallback."
+    type: bool
+    default: false
+  signature_policy:
+    description: The signature policy (containers-policy.json(5)) images are verified with.
+    type: path
+    default: /etc/containers/policy.json
+  archive_public_key:
+    description:
+      - Check O(checkpoint_archive)'s detached signature (see M(instanton.platform.checkpoint_archive_sign)) with
+        this public key (PEM) before the archive is read or imported.
+    type: path
+  fallback_image:
+    description:
+      - An image to start cold when O(image) or O(checkpoint_archive) does not verify (for example the app image
+        the InstantOn image was made from, already on the host). Without it a failed verification fails the
+        task. Not with O(require_signature).
+    type: str
   lock_timeout:
     description:
       - Seconds to wait for another run on this host that works on a container of the same O(name) (every state
@@ -236,6 +275,20 @@ EXAMPLES = r"""
       type: http
       port: 8080
 
+- name: Run only a signed InstantOn image, pulled by digest through the host's sigstoreSigned policy
+  instanton.platform.instanton_container:
+    name: pyapp-signed
+    image: registry.example:5000/instanton/pyapp:1.0
+    require_signature: true
+    ports: ["127.0.0.1:8083:8080"]
+
+- name: Restore a signed archive; start the app image cold if the archive does not verify
+  instanton.platform.instanton_container:
+    name: pyapp-archive-checked
+    checkpoint_archive: /var/lib/instanton/exports/pyapp.tar
+    archive_public_key: /etc/instanton/keys/archive-signing.pub
+    fallback_image: localhost/pyapp:1.0
+
 - name: Remove it
   instanton.platform.instanton_container:
     name: pyapp
@@ -286,9 +339,24 @@ container:
   description: The container's C(podman container inspect) output.
   returned: success, except after O(state=absent)
   type: dict
+verification:
+  description:
+    - What was verified before the container was created. For an image, C(verified), C(image) (the digest
+      reference that runs), C(digest), C(image_id), C(signature_required) (whether the policy demanded a signature)
+      and C(policy). For an archive, C(verified), C(archive), C(sha256), C(signature), C(public_key).
+    - When it failed, C(verified=false), C(failed) (C(signature_missing), C(signature_invalid),
+      C(content_modified), C(not_required_by_policy), C(not_a_registry_image), C(no_public_key) or
+      C(pull_failed)) and C(message); for archives C(changed_members) names the members C(added), C(removed) or
+      C(modified) since signing.
+    - C(verify_ms), the milliseconds the check took (before RV(start_ms) starts).
+  returned: when O(verify_signature), O(require_signature) or O(archive_public_key) is set
+  type: dict
+  sample: {"verified": false, "failed": "signature_missing",
+           "message": "registry.example:5000/instanton/app@sha256:... did not verify: ..."}
 """
 
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.instanton.platform.plugins.module_utils.instanton import _container_run as container_run
@@ -297,6 +365,9 @@ from ansible_collections.instanton.platform.plugins.module_utils.common import _
 from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import SECCOMP_PROFILE_PATH
 from ansible_collections.instanton.platform.plugins.module_utils.kubernetes._checkpoint_archive import ArchiveError, read_archive
 from ansible_collections.instanton.platform.plugins.module_utils.instanton.flavors._run_podman import archive_as_image
+from ansible_collections.instanton.platform.plugins.module_utils.trust._archive_signature import archive_verification
+from ansible_collections.instanton.platform.plugins.module_utils.instanton._image_build import image_flavor
+from ansible_collections.instanton.platform.plugins.module_utils.trust._image_trust import ImageVerifier, TrustError
 from ansible_collections.instanton.platform.plugins.module_utils.common._podman import (
     Podman, PodmanError, container_name_problem, image_name_problem)
 
@@ -336,24 +407,74 @@ def wanted_image(module, runner):
     return image
 
 
-def started(module, runner, existing):
+def image_verification(module, podman):
+    """Pull the image by digest through the signature policy; the verification (module.params["image"] then
+    names the verified digest, so that exactly it runs)."""
+    params = module.params
+    if module.check_mode:
+        return {"verified": None, "image": params["image"], "message": "not checked in check mode (it would pull)"}
+    verifier = ImageVerifier(podman, module.get_bin_path("skopeo"), params["signature_policy"])
+    try:
+        verification = verifier.verify(params["image"], params["require_signature"])
+    except TrustError as error:
+        return {"verified": False, "image": params["image"], "failed": error.failed, "message": str(error)}
+    params["image"] = verification["image"]
+    return verification
+
+
+def verified_source(module, podman):
+    """Verify the image or archive before anything is created, when asked; the verification, or None. A failure
+    fails the task, or, when the user allowed it (fallback_image, no require_signature), switches to a cold start
+    of fallback_image."""
+    params = module.params
+    began = time.time()
+    if params["checkpoint_archive"]:
+        verification = archive_verification(module, params["checkpoint_archive"], params["archive_public_key"],
+                                            params["require_signature"], module.get_bin_path("zstd"))
+    elif params["verify_signature"] or params["require_signature"]:
+        verification = image_verification(module, podman)
+    else:
+        return None
+    if verification is None:
+        return None
+    verification["verify_ms"] = int(round((time.time() - began) * 1000))
+    if verification["verified"] is not False:
+        return verification
+    if params["require_signature"] or not params["fallback_image"]:
+        module.fail_json(msg="nothing was created: %s" % verification["message"], verification=verification)
+    params.update(image=params["fallback_image"], checkpoint_archive=None)
+    return verification
+
+
+def trust_result(verification):
+    """The result fields verification adds: the check itself, and why a fallback started cold."""
+    if verification is None:
+        return {}
+    if verification["verified"] is False:
+        return {"verification": verification,
+                "fallback_reason": "did not verify, started cold from fallback_image: %s" % verification["message"]}
+    return {"verification": verification}
+
+
+def started(module, runner, existing, verification):
     image = wanted_image(module, runner)
     if container_run.is_current(existing, image, module.params):
-        module.exit_json(changed=False, **runner.result(existing, image))
+        module.exit_json(changed=False, **dict(runner.result(existing, image), **trust_result(verification)))
     if module.check_mode:
-        module.exit_json(changed=True)
+        module.exit_json(changed=True, **trust_result(verification))
     spare = existing if container_run.is_spare(existing, image, module.params) else None
     container, start_ms, command = runner.start(image, spare)
-    module.exit_json(changed=True, **runner.result(container, image, start_ms, command))
+    module.exit_json(changed=True, **dict(runner.result(container, image, start_ms, command),
+                                          **trust_result(verification)))
 
 
-def created(module, runner, existing):
+def created(module, runner, existing, verification):
     image = wanted_image(module, runner)
     if container_run.is_current(existing, image, module.params) or container_run.is_spare(existing, image, module.params):
-        module.exit_json(changed=False, container=existing)
+        module.exit_json(changed=False, container=existing, **trust_result(verification))
     if module.check_mode:
-        module.exit_json(changed=True)
-    module.exit_json(changed=True, container=runner.create(image))
+        module.exit_json(changed=True, **trust_result(verification))
+    module.exit_json(changed=True, container=runner.create(image), **trust_result(verification))
 
 
 def name_problem(params):
@@ -361,8 +482,9 @@ def name_problem(params):
     problems = [container_name_problem(params["name"])]
     if params["pod"] is not None:
         problems.append(container_name_problem(params["pod"], "pod"))
-    if params["image"] is not None:
-        problems.append(image_name_problem(params["image"], "image"))
+    for option in ("image", "fallback_image"):
+        if params[option] is not None:
+            problems.append(image_name_problem(params[option], option))
     return next((problem for problem in problems if problem), None)
 
 
@@ -386,10 +508,16 @@ def main():
             cap_add=dict(type="list", elements="str", default=[]),
             privileged=dict(type="bool", default=False),
             executable=dict(type="str", default="podman"),
+            verify_signature=dict(type="bool", default=False),
+            require_signature=dict(type="bool", default=False),
+            signature_policy=dict(type="path", default="/etc/containers/policy.json"),
+            archive_public_key=dict(type="path"),
+            fallback_image=dict(type="str"),
             lock_timeout=dict(type="int", default=300),
         ),
         required_if=[("state", "started", ("image", "checkpoint_archive"), True), ("state", "created", ("image",))],
-        mutually_exclusive=[("image", "checkpoint_archive"), ("pod", "ports"), ("pod", "network")],
+        mutually_exclusive=[("image", "checkpoint_archive"), ("pod", "ports"), ("pod", "network"),
+                            ("require_signature", "fallback_image")],
         supports_check_mode=True,
     )
     problem = name_problem(module.params) or probes.problem(module.params["readiness"])
@@ -409,10 +537,9 @@ def apply_state(module, podman):
     runner = container_run.Runner(podman, module.params, module.fail_json)
     existing = podman.container(module.params["name"])
     state = module.params["state"]
-    if state == "started":
-        started(module, runner, existing)
-    if state == "created":
-        created(module, runner, existing)
+    if state in ("started", "created"):
+        verification = verified_source(module, podman)
+        (started if state == "started" else created)(module, runner, existing, verification)
     if existing is None:
         module.exit_json(changed=False, container={})
     if state == "absent":

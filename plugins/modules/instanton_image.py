@@ -147,6 +147,31 @@ options:
         The checkpoint container runs your own app image for the few seconds the dump takes.
     type: str
     default: unconfined
+  push:
+    description:
+      - Push the image to a registry after it is built (and when the registry does not have it yet), optionally
+        signed with a sigstore key the way C(podman push --sign-by-sigstore-private-key) signs.
+      - The signing key and its passphrase file stay on the build host and must be C(0600); the module refuses
+        them otherwise and never shows either path.
+    type: dict
+    suboptions:
+      destination:
+        description: Where to push, for example C(registry.example:5000/instanton/app:1.0).
+        type: str
+        required: true
+      sign_by_sigstore_private_key:
+        description:
+          - The sigstore private key (from C(skopeo generate-sigstore-key)) on the build host. The signature is stored
+            where C(registries.d) says; with C(use-sigstore-attachments) (the P(instanton.platform.image_trust#role)
+            role writes it) in the registry beside the image.
+        type: path
+      sign_passphrase_file:
+        description: The file holding the key's passphrase.
+        type: path
+      tls_verify:
+        description: Verify the registry's TLS certificate (trust its CA in C(/etc/containers/certs.d)).
+        type: bool
+        default: true
   force:
     description: Rebuild even when the recorded inputs match.
     type: bool
@@ -246,6 +271,11 @@ criu_error:
   type: dict
   sample: {"phase": "dump", "cause": "io_uring", "hint": "the app holds an io_uring instance ...",
            "log_excerpt": "Error (criu/proc_parse.c:...): Can't open PID's mapfile link ..."}
+pushed:
+  description: Where the image was pushed in this run (null when it was not), and whether it was signed.
+  returned: when O(push) is set
+  type: dict
+  sample: {"destination": "registry.example:5000/instanton/app:1.0", "signed": true}
 build_seconds:
   description: How long the build, checkpoint and commit took.
   returned: when the image was built
@@ -265,6 +295,7 @@ from ansible_collections.instanton.platform.plugins.module_utils.common import _
 from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import criu_for_kernel
 from ansible_collections.instanton.platform.plugins.module_utils.instanton._image_build import (
     BuildError, fingerprint, recorded_inputs)
+from ansible_collections.instanton.platform.plugins.module_utils.trust._image_trust import push_arguments, signing_problem
 from ansible_collections.instanton.platform.plugins.module_utils.common._podman import Podman, PodmanError, image_name_problem
 
 FLAVORS = {"generic": image_generic, "liberty": image_liberty, "podman": image_podman}
@@ -286,7 +317,8 @@ def parameter_problem(params):
     """What is wrong with the parameters for the chosen flavor, or None."""
     if params["state"] == "absent":
         return image_name_problem(params["name"])
-    names = image_name_problem(params["name"]) or image_name_problem(params["app_image"], "app_image")
+    names = (image_name_problem(params["name"]) or image_name_problem(params["app_image"], "app_image")
+             or push_problem(params["push"]))
     if names:
         return names
     if params["flavor"] == "liberty":
@@ -300,6 +332,30 @@ def parameter_problem(params):
     return probes.problem(params["readiness"]) or export_problem
 
 
+def push_problem(push):
+    """What is wrong with the push options (destination name, private key modes), or None."""
+    if not push:
+        return None
+    return image_name_problem(push["destination"], "push.destination") or signing_problem(
+        push["sign_by_sigstore_private_key"], push["sign_passphrase_file"])
+
+
+def pushed(module, podman, built):
+    """Push (and sign) after a build, or when the registry lacks the destination; what was pushed, or None."""
+    push = module.params["push"]
+    if not push:
+        return {}
+    skopeo = module.get_bin_path("skopeo")
+    if not built and skopeo and module.run_command(
+            [skopeo, "inspect", "--no-tags", "--tls-verify=%s" % str(push["tls_verify"]).lower(),
+             "docker://" + push["destination"]])[0] == 0:
+        return {"pushed": None}
+    if not module.check_mode:
+        podman.run(push_arguments(module.params["name"], push["destination"], push["tls_verify"],
+                                  push["sign_by_sigstore_private_key"], push["sign_passphrase_file"]))
+    return {"pushed": {"destination": push["destination"], "signed": bool(push["sign_by_sigstore_private_key"])}}
+
+
 def present(module, podman, existing):
     params = module.params
     app_image = podman.image(params["app_image"])
@@ -308,9 +364,11 @@ def present(module, podman, existing):
     flavor = FLAVORS[params["flavor"]]
     digest = fingerprint(flavor.inputs(app_image, params))
     if up_to_date(params, existing, digest):
-        module.exit_json(changed=False, built=False, inputs_digest=digest, image=existing)
+        push_result = pushed(module, podman, built=False)
+        module.exit_json(changed=bool(push_result.get("pushed")), built=False, inputs_digest=digest, image=existing,
+                         **push_result)
     if module.check_mode:
-        module.exit_json(changed=True, built=True, inputs_digest=digest)
+        module.exit_json(changed=True, built=True, inputs_digest=digest, **pushed(module, podman, built=True))
     if params["flavor"] == "generic" and not params["criu_apt_suite"]:
         kernel_warning = criu_for_kernel(os.uname()[2])["warning"]
         if kernel_warning:
@@ -321,7 +379,7 @@ def present(module, podman, existing):
         # The old build lost its name; drop it unless a container still uses it.
         podman.run(["rmi", existing["Id"]], check=False)
     module.exit_json(changed=True, built=True, inputs_digest=digest, image=image,
-                     build_seconds=round(time.time() - started, 1))
+                     build_seconds=round(time.time() - started, 1), **pushed(module, podman, built=True))
 
 
 def main():
@@ -341,6 +399,11 @@ def main():
             criu_apt_suite=dict(type="str", default=""),
             pre_checkpoint=dict(type="list", elements="str"),
             checkpoint_seccomp=dict(type="str", default="unconfined"),
+            push=dict(type="dict", options=dict(
+                destination=dict(type="str", required=True),
+                sign_by_sigstore_private_key=dict(type="path", no_log=True),
+                sign_passphrase_file=dict(type="path", no_log=True),
+                tls_verify=dict(type="bool", default=True))),
             force=dict(type="bool", default=False),
             executable=dict(type="str", default="podman"),
             lock_timeout=dict(type="int", default=900),

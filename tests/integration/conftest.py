@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from support import LAB_INVENTORY, REPO, lab_hosts, lab_ssh, run_crio_lab, run_playbook
+from support import LAB_INVENTORY, REPO, lab_hosts, lab_ssh, run_crio_lab, run_playbook, run_registry_lab
 
 
 def pytest_collection_modifyitems(items):
@@ -35,3 +35,11 @@ def crio_lab():
     assert done.returncode == 0, done.stdout[-4000:]
     return dict((host, re.search(r"RuntimeVersion:\s*(\S+)", lab_ssh(host, "crictl version")).group(1))
                 for host in lab_hosts())
+
+
+@pytest.fixture(scope="session")
+def registry_lab():
+    """A real registry with TLS on the first lab host, once per session (lab/registry.yml: lab CA,
+    server certificate, Debian's docker-registry, every host trusting the CA through
+    /etc/containers/certs.d). Returns {host, address (host:port), storage, ca}."""
+    return run_registry_lab()
