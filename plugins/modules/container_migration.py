@@ -100,6 +100,12 @@ options:
     type: list
     elements: str
     default: []
+  keep_archives:
+    description:
+      - With O(step=restore) and O(step=finish), leave the archives in O(directory) (C(0600)) instead of removing
+        them once the container moved, for an audit or a test.
+    type: bool
+    default: false
   outcome:
     description: With O(step=finish), whether the target restored and answered (C(migrated)) or not (C(failed)).
     type: str
@@ -391,7 +397,8 @@ class Step(object):
             self.module.fail_json(msg="the restored container did not answer on the target within %ds (it is "
                                       "removed); its last log lines: %s"
                                       % (self.params["readiness"]["timeout"], (logs[1] + logs[2]).strip()[-1000:]))
-        migration.remove_file(path)
+        if not self.params["keep_archives"]:
+            migration.remove_file(path)
         container = self.container()
         return dict(changed=True, archive=path, first_answer_at=first_answer_at,
                     restore_ms=int(round((first_answer_at - started) * 1000)),
@@ -407,8 +414,9 @@ class Step(object):
                 return dict(changed=container is not None, source_removed=True)
             if container is not None:
                 self.podman.remove_container(self.name, check=True)
-            migration.remove_file(self.archive("checkpoint"))
-            migration.remove_file(self.archive("image"))
+            if not self.params["keep_archives"]:
+                migration.remove_file(self.archive("checkpoint"))
+                migration.remove_file(self.archive("image"))
             return dict(changed=container is not None, source_removed=True)
         if container is not None and container["State"]["Running"]:
             return dict(changed=False, source_removed=False, source_restart=None)
@@ -451,6 +459,7 @@ def main():
             ignore_static_mac=dict(type="bool", default=True),
             ports=dict(type="list", elements="str", default=[]),
             last_answer_at=dict(type="float"),
+            keep_archives=dict(type="bool", default=False),
             outcome=dict(type="str", choices=["migrated", "failed"]),
             readiness=dict(type="dict", options=probes.argument_spec(60)),
             executable=dict(type="str", default="podman"),
