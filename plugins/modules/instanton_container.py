@@ -164,6 +164,17 @@ options:
     description: Run privileged. Never needed for restore; only for apps that need it themselves.
     type: bool
     default: false
+  host_cpu_flags:
+    description:
+      - CPU features of this host to check the image's recorded ones against, instead of C(/proc/cpuinfo)'s (a
+        host whose cpuinfo is hidden, or a test that simulates another CPU).
+      - "InstantOn images record the architecture and CPU features of the host that checkpointed them
+        (labels C(io.instanton.platform.build.arch) and C(io.instanton.platform.build.cpu-flags)). On a host that
+        lacks some, the checkpoint is not restored (the process could die of SIGILL later): the container starts
+        cold with the missing features in RV(fallback_reason), or the task fails under O(require_restore=true)
+        and for Open Liberty images, which have no cold switch."
+    type: list
+    elements: str
   lock_timeout:
     description:
       - Seconds to wait for another run on this host that works on a container of the same O(name) (every state
@@ -291,9 +302,10 @@ container:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.instanton.platform.plugins.module_utils import container_run, host_lock, readiness as probes
+from ansible_collections.instanton.platform.plugins.module_utils import (
+    container_run, cpu_features, host_lock, readiness as probes)
 from ansible_collections.instanton.platform.plugins.module_utils.checkpoint_archive import ArchiveError, read_archive
-from ansible_collections.instanton.platform.plugins.module_utils.image_build import image_flavor
+from ansible_collections.instanton.platform.plugins.module_utils.image_build import image_flavor, image_labels
 from ansible_collections.instanton.platform.plugins.module_utils.podman import (
     Podman, PodmanError, container_name_problem, image_name_problem)
 
@@ -334,19 +346,38 @@ def wanted_image(module, runner):
     return image
 
 
+def cpu_mismatch(module, image):
+    """Why this host's CPU cannot run the image's checkpoint, or None; then the start is cold (restore=false), or
+    the task fails under require_restore and for Liberty images (no cold switch)."""
+    problem = cpu_features.image_problem(image_labels(image), cpu_features.host_cpu(module.params["host_cpu_flags"]))
+    if problem is None:
+        return None
+    if module.params["require_restore"] or image_flavor(image) == "liberty":
+        module.fail_json(msg="the checkpoint cannot be restored on this host (%s): %s" % (
+            "require_restore is set" if module.params["require_restore"] else "liberty images cannot start cold: "
+            "run the app image", problem))
+    module.params["restore"] = False
+    return problem
+
+
 def started(module, runner, existing):
     image = wanted_image(module, runner)
+    cpu_problem = cpu_mismatch(module, image)
     if container_run.is_current(existing, image, module.params):
         module.exit_json(changed=False, **runner.result(existing, image))
     if module.check_mode:
         module.exit_json(changed=True)
     spare = existing if container_run.is_spare(existing, image, module.params) else None
     container, start_ms, command = runner.start(image, spare)
-    module.exit_json(changed=True, **runner.result(container, image, start_ms, command))
+    result = runner.result(container, image, start_ms, command)
+    if cpu_problem:
+        result["fallback_reason"] = cpu_problem
+    module.exit_json(changed=True, **result)
 
 
 def created(module, runner, existing):
     image = wanted_image(module, runner)
+    cpu_mismatch(module, image)
     if container_run.is_current(existing, image, module.params) or container_run.is_spare(existing, image, module.params):
         module.exit_json(changed=False, container=existing)
     if module.check_mode:
@@ -384,6 +415,7 @@ def main():
             cap_add=dict(type="list", elements="str", default=[]),
             privileged=dict(type="bool", default=False),
             executable=dict(type="str", default="podman"),
+            host_cpu_flags=dict(type="list", elements="str"),
             lock_timeout=dict(type="int", default=300),
         ),
         required_if=[("state", "started", ("image", "checkpoint_archive"), True), ("state", "created", ("image",))],
