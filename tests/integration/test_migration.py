@@ -10,7 +10,8 @@ import urllib.request
 import pytest
 import yaml
 
-from support import LAB_INVENTORY, REPO, lab_hosts, lab_ssh, run_playbook
+from support import (LAB_INVENTORY, REPO, build_instanton_images, build_samples, lab_hosts, lab_ssh, run_module,
+                     run_playbook)
 
 NAME = "mig-counter"
 PORT = 19801
@@ -177,3 +178,35 @@ def test_the_counter_moves_to_the_other_host_and_goes_on_counting(tmp_path, pair
     assert lab_ssh(source, "podman container exists %s; echo $?" % NAME).strip() == "1"
     assert podman(target, "inspect --format '{{.State.Restored}}' %s" % NAME).strip() == "true"
     assert "mem_dirty_track" in result["pre_dump"]["reason"]
+
+
+INSTANTON_IMAGE = "localhost/instanton-sample-python-app:instanton"
+APP_IMAGE = "localhost/instanton-sample-python-app:latest"
+APP_READINESS = {"type": "http", "port": 8080, "path": "/healthz"}
+
+
+def test_an_instanton_image_records_its_cpu_and_a_host_that_lacks_some_starts_cold(pair):
+    source, _target = pair
+    build_samples(source, ["python-app"])
+    build_instanton_images(source, {"generic": {"name": INSTANTON_IMAGE, "app_image": APP_IMAGE,
+                                                "readiness": APP_READINESS}}, {})
+    labels = json.loads(podman(source, "image inspect --format '{{json .Labels}}' %s" % INSTANTON_IMAGE))
+    flags = lab_ssh(source, "grep -m1 '^flags' /proc/cpuinfo").split(":", 1)[1].split()
+    assert labels["io.instanton.platform.build.cpu-flags"].split() == sorted(set(flags))
+    assert labels["io.instanton.platform.build.arch"] == lab_ssh(source, "uname -m").strip()
+    args = {"name": "mig-cpu", "image": INSTANTON_IMAGE, "ports": ["127.0.0.1:19802:8080"],
+            "readiness": APP_READINESS, "host_cpu_flags": ["fpu", "sse", "sse2"]}
+    try:
+        cold = run_module("instanton_container", args, host=source, inventory=LAB_INVENTORY)
+        assert not cold.get("failed"), cold.get("msg")
+        assert cold["restored"] is False and "lacks CPU features" in cold["fallback_reason"]
+        assert "avx2" in cold["fallback_reason"].split(": ")[-1].split()
+        strict = run_module("instanton_container", dict(args, name="mig-cpu-strict", require_restore=True),
+                            host=source, inventory=LAB_INVENTORY)
+        assert strict.get("failed") and "require_restore is set" in strict["msg"] and "avx2" in strict["msg"]
+        assert lab_ssh(source, "podman container exists mig-cpu-strict; echo $?").strip() == "1"
+        here = run_module("instanton_container", dict(args, host_cpu_flags=flags), host=source,
+                          inventory=LAB_INVENTORY)
+        assert here["restored"] is True, here.get("fallback_reason")
+    finally:
+        podman(source, "rm --force --ignore mig-cpu mig-cpu-strict")
