@@ -9,10 +9,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import re
+
+from ansible_collections.instanton.platform.plugins.module_utils import criu_errors
 
 # Checkpoint archives and image archives hold process memory: 0700 directories, 0600 files.
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
+# podman names CRIU's log in its error, with (crun's wording) or without backticks around the path.
+CRIU_LOGFILE = re.compile(r"CRIU logfile `?(/[^`\s:]+)")
 
 
 def checkpoint_arguments(name, archive, tcp_established=False, compress="none"):
@@ -99,3 +104,15 @@ def downtime_ms(last_answer_at, first_answer_at):
     if last_answer_at is None or first_answer_at is None:
         return None
     return int(round((first_answer_at - last_answer_at) * 1000))
+
+
+def criu_failure(phase, podman_output):
+    """(CRIU's last error lines, criu_errors.classify's cause) from the log a failed podman command names."""
+    match = CRIU_LOGFILE.search(podman_output or "")
+    try:
+        with open(match.group(1)) as handle:
+            lines = [line.strip() for line in handle if "Error" in line]
+    except (AttributeError, IOError, OSError):
+        return "", None
+    text = "\n".join(lines[-3:])
+    return text, criu_errors.classify(phase, text)

@@ -199,6 +199,12 @@ sha256:
   description: The archive's SHA-256.
   returned: with O(step=export_image) and O(step=checkpoint)
   type: str
+criu_error:
+  description:
+    - When a checkpoint or restore failed on CRIU, why (C(phase), C(cause), C(hint), C(log_excerpt)), as in
+      M(instanton.platform.instanton_container)'s RV(instanton.platform.instanton_container#module:criu_error).
+  returned: when CRIU failed
+  type: dict
 last_answer_at:
   description: With O(step=checkpoint), the source's last answer before the checkpoint (epoch seconds).
   returned: with O(step=checkpoint)
@@ -243,7 +249,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.instanton.platform.plugins.module_utils import (
     cpu_features, migration, readiness as probes)
 from ansible_collections.instanton.platform.plugins.module_utils.checkpoint_image import file_sha256
-from ansible_collections.instanton.platform.plugins.module_utils.container_run import criu_errors, host_endpoint
+from ansible_collections.instanton.platform.plugins.module_utils.container_run import host_endpoint
 from ansible_collections.instanton.platform.plugins.module_utils.podman import (
     Podman, PodmanError, container_name_problem)
 
@@ -298,6 +304,16 @@ class Step(object):
             self.module.fail_json(msg="%s has SHA-256 %s, not %s as on the source: the copy is damaged, nothing "
                                       "was restored" % (path, found, self.params["sha256"]))
         return found
+
+    def fail_on_criu(self, message, phase, output, cleanup=None):
+        """Fail with podman's message, CRIU's last errors and their cause (criu_error) when its log names them;
+        cleanup runs after the log was read (it may remove the container that holds it)."""
+        errors, cause = migration.criu_failure(phase, output)
+        if cleanup:
+            cleanup()
+        extra = {"criu_error": cause} if cause else {}
+        hint = (" Hint: %s." % cause["hint"]) if cause else ""
+        self.module.fail_json(msg="%s: %s %s%s" % (message, output.strip()[-1500:], errors, hint), **extra)
 
     def private_archive_result(self, path):
         os.chmod(path, migration.PRIVATE_FILE_MODE)
@@ -370,8 +386,12 @@ class Step(object):
         migration.make_private_dir(self.params["directory"])
         migration.remove_file(path)
         started = time.time()
-        self.podman.run(migration.checkpoint_arguments(self.name, path, self.params["tcp_established"],
-                                                       self.params["compress"]))
+        rc, out, err = self.podman.run(migration.checkpoint_arguments(
+            self.name, path, self.params["tcp_established"], self.params["compress"]), check=False)
+        if rc != 0:
+            migration.remove_file(path)
+            self.fail_on_criu("podman container checkpoint failed on the source (the container goes on running "
+                              "there when CRIU could not dump it)", "dump", out + err)
         checkpoint_ms = int(round((time.time() - started) * 1000))
         return dict(changed=True, last_answer_at=last_answer_at, checkpoint_ms=checkpoint_ms,
                     **self.private_archive_result(path))
@@ -386,9 +406,8 @@ class Step(object):
             path, self.params["tcp_established"], self.params["ignore_static_ip"], self.params["ignore_static_mac"],
             self.params["ports"]), check=False)
         if rc != 0:
-            self.podman.remove_container(self.name)
-            self.module.fail_json(msg="podman container restore --import failed on the target (what it made is "
-                                      "removed): %s %s" % ((err or out).strip()[-1500:], criu_errors(out + err)))
+            self.fail_on_criu("podman container restore --import failed on the target (what it made is removed)",
+                              "restore", out + err, cleanup=lambda: self.podman.remove_container(self.name))
         container = self.container()
         first_answer_at = self.wait_answer(container)
         if first_answer_at is None:

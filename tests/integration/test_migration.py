@@ -210,3 +210,59 @@ def test_an_instanton_image_records_its_cpu_and_a_host_that_lacks_some_starts_co
         assert here["restored"] is True, here.get("fallback_reason")
     finally:
         podman(source, "rm --force --ignore mig-cpu mig-cpu-strict")
+
+
+# Two processes in one container joined by one TCP connection over the container's own loopback: both ends
+# and both addresses move with the container. Each HTTP request is passed over that connection; the answer
+# is "<messages over it> <connections the inner server accepted>".
+TCP_PAIR = (r"""use IO::Socket::INET; $|=1; """
+            r"""my $l=IO::Socket::INET->new(LocalAddr=>"127.0.0.1", LocalPort=>9000, Listen=>1, ReuseAddr=>1) or die; """
+            r"""if (!fork()) { my ($a,$n)=(0,0); while (my $c=$l->accept) { $a++; while (<$c>) { $n++; print $c "$n $a\n" } } exit } """
+            r"""close $l; my $p=IO::Socket::INET->new(PeerAddr=>"127.0.0.1", PeerPort=>9000) or die; """
+            r"""my $s=IO::Socket::INET->new(LocalPort=>8080, Listen=>64, ReuseAddr=>1) or die; """
+            r"""while (my $c=$s->accept) { while (my $h=<$c>) { last if $h =~ /^\r?$/ } print $p "ping\n"; my $r=<$p>; """
+            r"""print $c "HTTP/1.0 200 OK\r\nConnection: close\r\n\r\n$r"; close $c }""")
+TCP_NAME = "mig-tcp"
+TCP_PORT = 19803
+
+
+def tcp_pair_answer(host):
+    """(messages, connections) from the TCP pair on HOST."""
+    with urllib.request.urlopen("http://%s:%d/" % (address(host), TCP_PORT), timeout=5) as answer:
+        messages, connections = answer.read().decode().split()
+    return int(messages), int(connections)
+
+
+def test_an_established_connection_inside_the_container_survives_the_move(tmp_path, pair):
+    source, target = pair
+    for host in pair:
+        podman(host, "rm --force --ignore %s" % TCP_NAME)
+    podman(source, "run --detach --name %s --publish 0.0.0.0:%d:8080 localhost/debian:13 perl -e '%s'"
+           % (TCP_NAME, TCP_PORT, TCP_PAIR.replace("'", "'\\''")))
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                before = tcp_pair_answer(source)
+                break
+            except OSError:
+                assert time.time() < deadline, "the TCP pair did not answer"
+                time.sleep(0.2)
+        result_file = tmp_path / "tcp.json"
+        base = dict(migration_container=TCP_NAME, migration_source=source, migration_target=target,
+                    migration_readiness=READINESS, migration_result_file=str(result_file))
+        # Without --tcp-established CRIU refuses to dump the connection: nothing moves, the source goes on.
+        refused = run_playbook(REPO / "playbooks" / "migrate.yml", base, inventory=LAB_INVENTORY)
+        assert refused.returncode != 0 and "consider using --tcp-established" in refused.stdout, refused.stdout[-3000:]
+        assert json.loads(result_file.read_text())["source_removed"] is False
+        still = tcp_pair_answer(source)
+        assert still[0] > before[0] and still[1] == 1
+        moved = run_playbook(REPO / "playbooks" / "migrate.yml", dict(base, migration_tcp_established=True),
+                             inventory=LAB_INVENTORY)
+        assert moved.returncode == 0, moved.stdout[-4000:]
+        after = tcp_pair_answer(target)
+        # The messages go on over the very connection made on the source: no new one was accepted.
+        assert after[0] > still[0] and after[1] == 1, (still, after)
+    finally:
+        for host in pair:
+            podman(host, "rm --force --ignore %s" % TCP_NAME)

@@ -52,3 +52,13 @@ def test_archives_live_in_a_directory_only_root_enters(tmp_path):
 def test_downtime_runs_from_the_last_answer_to_the_first():
     assert migration.downtime_ms(100.0, 100.4567) == 457
     assert migration.downtime_ms(None, 100.0) is None
+
+
+def test_a_failed_dump_is_explained_from_the_criu_log_podman_names(tmp_path):
+    log = tmp_path / "dump.log"
+    log.write_text("(00.01) Info ok\n(00.02) Error (criu/sk-inet.c:199): inet: Connected TCP socket, "
+                   "consider using --tcp-established option.\n")
+    podman_said = "CRIU checkpointing failed -52.  Please check CRIU logfile %s: Invalid exchange" % log
+    errors, cause = migration.criu_failure("dump", podman_said)
+    assert "Connected TCP socket" in errors and cause["cause"] == "established_tcp" and cause["phase"] == "dump"
+    assert migration.criu_failure("dump", "no log named") == ("", None)
