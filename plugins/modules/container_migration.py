@@ -65,7 +65,7 @@ options:
     type: bool
     default: false
   image:
-    description: With O(step=export_image) and O(step=import_image), the image's ID (the container's RV(container.image_id)).
+    description: With O(step=export_image) and O(step=import_image), the image's ID (C(image_id) of the RV(container) that O(step=inspect) returned).
     type: str
   sha256:
     description:
@@ -138,7 +138,7 @@ options:
 notes:
   - Supports check mode; C(inspect) and C(prepare) run in check mode, every other step only says it would change.
   - The downtime is the target's first answer time minus the source's last answer time, read from each
-    host's clock: keep the clocks in sync (NTP).
+    host's clock, so keep the clocks in sync (NTP).
 seealso:
   - module: instanton.platform.instanton_container
 author:

@@ -12,10 +12,10 @@ module: docker_checkpoint
 short_description: Checkpoint a Docker Engine container and start it again from the checkpoint
 version_added: 0.2.0
 description:
-  - The Docker Engine runtime choice next to podman, for hosts that run Docker (experimental mode on, CRIU
+  - "The Docker Engine runtime choice next to podman, for hosts that run Docker (experimental mode on, CRIU
     installed): O(state=checkpointed) runs C(docker checkpoint create), O(state=restored) runs
     C(docker start --checkpoint) and waits for the first answer, with the same result fields as
-    M(instanton.platform.instanton_container) (RV(restored), RV(start_ms), RV(start_command)).
+    M(instanton.platform.instanton_container) (RV(restored), RV(start_ms), RV(start_command))."
   - "It handles two Docker bugs for the user: moby issue 42900 (C(docker start --checkpoint) fails with
     C(content sha256:...: already exists) when a blob of the checkpoint is already in containerd's C(moby)
     namespace; the module removes that blob with C(ctr -n moby content rm) and starts again) and docker/cli issue
@@ -54,7 +54,7 @@ options:
     description:
       - With O(state=checkpointed), write the checkpoint under this directory (C(--checkpoint-dir)) instead of the
         container's own; made C(0700), files C(0600).
-      - With O(state=restored), take the checkpoint from this directory (for example one copied from another host):
+      - With O(state=restored), take the checkpoint from this directory (for example one copied from another host);
         it is copied into the container's own C(checkpoints/) directory first, as C(docker start) cannot read it
         elsewhere.
     type: path
