@@ -346,9 +346,10 @@ class Step(object):
         if absent:
             self.module.fail_json(msg="nothing was stopped: the checkpoint does not carry bind mounts, and these host "
                                       "paths are missing on the target: %s" % ", ".join(absent))
+        if problem:
+            self.module.warn("forced past a CPU check: %s" % problem)
         image_present = self.podman.image(source["container"]["image_id"]) is not None
-        return dict(changed=False, cpu=here, missing_cpu_features=missing, image_present=image_present,
-                    warnings=["forced past a CPU check: %s" % problem] if problem else [])
+        return dict(changed=False, cpu=here, missing_cpu_features=missing, image_present=image_present)
 
     def export_image(self):
         path = self.archive("image")
