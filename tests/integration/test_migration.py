@@ -119,6 +119,24 @@ def test_a_cpu_the_target_lacks_is_refused_before_anything_stops(tmp_path, pair)
     assert lab_ssh(target, "podman container exists %s; echo $?" % NAME).strip() == "1"
 
 
+def test_check_mode_says_what_would_move_and_stops_nothing(tmp_path, pair):
+    source, target = pair
+    if count_at(source) is None:
+        start_counter(source)
+    before = started_at(source)
+    result_file = tmp_path / "check.json"
+    done = run_playbook(REPO / "playbooks" / "migrate.yml",
+                        dict(migration_container=NAME, migration_source=source, migration_target=target,
+                             migration_readiness=READINESS, migration_result_file=str(result_file)),
+                        inventory=LAB_INVENTORY, check=True)
+    assert done.returncode == 0, done.stdout[-3000:]
+    result = json.loads(result_file.read_text())
+    assert result["source"] == source and result["target"] == target and result["downtime_ms"] is None
+    assert started_at(source) == before
+    assert lab_ssh(target, "podman container exists %s; echo $?" % NAME).strip() == "1"
+    assert lab_ssh(source, "ls %s 2>/dev/null | wc -l" % DIRECTORY).strip() == "0"
+
+
 def test_a_failed_restore_on_the_target_leaves_the_source_running_with_its_state(tmp_path, pair):
     source, target = pair
     if count_at(source) is None:
