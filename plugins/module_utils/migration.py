@@ -20,13 +20,16 @@ PRIVATE_FILE_MODE = 0o600
 CRIU_LOGFILE = re.compile(r"CRIU logfile `?(/[^`\s:]+)")
 
 
-def checkpoint_arguments(name, archive, tcp_established=False, compress="none"):
+def checkpoint_arguments(name, archive, tcp_established=False, compress="none", skip_in_flight=True):
     """`podman container checkpoint` that stops NAME and exports its checkpoint to ARCHIVE. --keep leaves
     the checkpoint in the container's own directory, so the source can restore itself in place when the
-    target fails."""
+    target fails. A service under traffic has connections that are not accepted yet: CRIU refuses to dump
+    them unless told to drop them (--tcp-skip-in-flight); their clients see a reset and connect again."""
     args = ["container", "checkpoint", "--keep", "--export", archive, "--compress", compress]
     if tcp_established:
         args.append("--tcp-established")
+    if skip_in_flight:
+        args.append("--tcp-skip-in-flight")
     return args + [name]
 
 

@@ -79,6 +79,13 @@ options:
       - A connection survives only where both its addresses exist after the restore; see C(docs/migration.md).
     type: bool
     default: false
+  skip_in_flight:
+    description:
+      - With O(step=checkpoint), drop connections the service has not accepted yet (C(--tcp-skip-in-flight)): CRIU
+        cannot dump them, and a service under traffic nearly always has some. Their clients see a reset and
+        connect again. With C(false), such a connection makes the checkpoint fail (the source goes on).
+    type: bool
+    default: true
   compress:
     description: With O(step=checkpoint), the archive's compression; uncompressed restores fastest.
     type: str
@@ -388,7 +395,8 @@ class Step(object):
         migration.remove_file(path)
         started = time.time()
         rc, out, err = self.podman.run(migration.checkpoint_arguments(
-            self.name, path, self.params["tcp_established"], self.params["compress"]), check=False)
+            self.name, path, self.params["tcp_established"], self.params["compress"],
+            self.params["skip_in_flight"]), check=False)
         if rc != 0:
             migration.remove_file(path)
             self.fail_on_criu("podman container checkpoint failed on the source (the container goes on running "
@@ -474,6 +482,7 @@ def main():
             image=dict(type="str"),
             sha256=dict(type="str"),
             tcp_established=dict(type="bool", default=False),
+            skip_in_flight=dict(type="bool", default=True),
             compress=dict(type="str", default="none", choices=["none", "gzip", "zstd"]),
             ignore_static_ip=dict(type="bool", default=True),
             ignore_static_mac=dict(type="bool", default=True),

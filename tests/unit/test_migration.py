@@ -8,7 +8,8 @@ from ansible_collections.instanton.platform.plugins.module_utils import migratio
 def test_the_checkpoint_stops_exports_and_keeps_a_copy_for_a_restart_in_place():
     args = migration.checkpoint_arguments("shop", "/m/shop.checkpoint.tar")
     assert args == ["container", "checkpoint", "--keep", "--export", "/m/shop.checkpoint.tar", "--compress", "none",
-                    "shop"]
+                    "--tcp-skip-in-flight", "shop"]
+    assert "--tcp-skip-in-flight" not in migration.checkpoint_arguments("shop", "/a", skip_in_flight=False)
     assert "--tcp-established" in migration.checkpoint_arguments("shop", "/a", tcp_established=True, compress="zstd")
     assert "--leave-running" not in args
 
