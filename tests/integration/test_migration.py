@@ -196,6 +196,11 @@ def test_the_counter_moves_to_the_other_host_and_goes_on_counting(tmp_path, pair
     assert lab_ssh(source, "podman container exists %s; echo $?" % NAME).strip() == "1"
     assert podman(target, "inspect --format '{{.State.Restored}}' %s" % NAME).strip() == "true"
     assert "mem_dirty_track" in result["pre_dump"]["reason"]
+    # Idempotent: a second run finds it moved and leaves it alone.
+    running_since = started_at(target)
+    again, repeated = migrate(tmp_path, source, target)
+    assert again.returncode == 0 and repeated["moved_already"] is True, again.stdout[-3000:]
+    assert started_at(target) == running_since
 
 
 INSTANTON_IMAGE = "localhost/instanton-sample-python-app:instanton"
