@@ -20,17 +20,21 @@ PRIVATE_FILE_MODE = 0o600
 CRIU_LOGFILE = re.compile(r"CRIU logfile `?(/[^`\s:]+)")
 
 
-def checkpoint_arguments(name, archive, tcp_established=False, compress="none", skip_in_flight=True):
+def checkpoint_arguments(name, archive, tcp_established=False, compress="none"):
     """`podman container checkpoint` that stops NAME and exports its checkpoint to ARCHIVE. --keep leaves
     the checkpoint in the container's own directory, so the source can restore itself in place when the
-    target fails. A service under traffic has connections that are not accepted yet: CRIU refuses to dump
-    them unless told to drop them (--tcp-skip-in-flight); their clients see a reset and connect again."""
+    target fails."""
     args = ["container", "checkpoint", "--keep", "--export", archive, "--compress", compress]
     if tcp_established:
         args.append("--tcp-established")
-    if skip_in_flight:
-        args.append("--tcp-skip-in-flight")
     return args + [name]
+
+
+def in_flight(criu_errors_text):
+    """Whether a dump failed on a connection the service had not accepted yet (a service under traffic):
+    CRIU lets the process run on, and a moment later the queue is another. podman has no way to pass
+    CRIU's --skip-in-flight."""
+    return "In-flight connection" in (criu_errors_text or "")
 
 
 def restore_arguments(archive, tcp_established=False, ignore_static_ip=True, ignore_static_mac=True, ports=None):

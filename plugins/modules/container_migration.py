@@ -79,13 +79,6 @@ options:
       - A connection survives only where both its addresses exist after the restore; see C(docs/migration.md).
     type: bool
     default: false
-  skip_in_flight:
-    description:
-      - With O(step=checkpoint), drop connections the service has not accepted yet (C(--tcp-skip-in-flight)): CRIU
-        cannot dump them, and a service under traffic nearly always has some. Their clients see a reset and
-        connect again. With C(false), such a connection makes the checkpoint fail (the source goes on).
-    type: bool
-    default: true
   compress:
     description: With O(step=checkpoint), the archive's compression; uncompressed restores fastest.
     type: str
@@ -216,6 +209,12 @@ last_answer_at:
   description: With O(step=checkpoint), the source's last answer before the checkpoint (epoch seconds).
   returned: with O(step=checkpoint)
   type: float
+checkpoint_attempts:
+  description:
+    - With O(step=checkpoint), how many checkpoints it took. A dump that meets a connection the service has not
+      accepted yet fails (CRIU cannot dump it) and the service runs on; it is tried again, up to 3 times.
+  returned: with O(step=checkpoint)
+  type: int
 checkpoint_ms:
   description: With O(step=checkpoint), how long C(podman container checkpoint --export) took.
   returned: with O(step=checkpoint)
@@ -259,6 +258,11 @@ from ansible_collections.instanton.platform.plugins.module_utils.checkpoint_imag
 from ansible_collections.instanton.platform.plugins.module_utils.container_run import host_endpoint
 from ansible_collections.instanton.platform.plugins.module_utils.podman import (
     Podman, PodmanError, container_name_problem)
+
+
+# A dump that meets a connection not accepted yet fails and the service runs on; the next moment's queue
+# is another, so the checkpoint is tried again (podman cannot pass CRIU's --skip-in-flight).
+CHECKPOINT_ATTEMPTS = 3
 
 
 class Step(object):
@@ -388,21 +392,23 @@ class Step(object):
         path = self.archive("checkpoint")
         if self.module.check_mode:
             return dict(changed=True, archive=path)
-        last_answer_at = self.wait_answer(container)
-        if last_answer_at is None:
-            self.module.fail_json(msg="nothing was stopped: container %s does not answer on the source" % self.name)
         migration.make_private_dir(self.params["directory"])
-        migration.remove_file(path)
-        started = time.time()
-        rc, out, err = self.podman.run(migration.checkpoint_arguments(
-            self.name, path, self.params["tcp_established"], self.params["compress"],
-            self.params["skip_in_flight"]), check=False)
-        if rc != 0:
+        for attempt in range(1, CHECKPOINT_ATTEMPTS + 1):
+            last_answer_at = self.wait_answer(container)
+            if last_answer_at is None:
+                self.module.fail_json(msg="nothing was stopped: container %s does not answer on the source" % self.name)
             migration.remove_file(path)
-            self.fail_on_criu("podman container checkpoint failed on the source (the container goes on running "
-                              "there when CRIU could not dump it)", "dump", out + err)
+            started = time.time()
+            rc, out, err = self.podman.run(migration.checkpoint_arguments(
+                self.name, path, self.params["tcp_established"], self.params["compress"]), check=False)
+            if rc == 0:
+                break
+            migration.remove_file(path)
+            if attempt == CHECKPOINT_ATTEMPTS or not migration.in_flight(migration.criu_failure("dump", out + err)[0]):
+                self.fail_on_criu("podman container checkpoint failed on the source (the container goes on running "
+                                  "there when CRIU could not dump it)", "dump", out + err)
         checkpoint_ms = int(round((time.time() - started) * 1000))
-        return dict(changed=True, last_answer_at=last_answer_at, checkpoint_ms=checkpoint_ms,
+        return dict(changed=True, last_answer_at=last_answer_at, checkpoint_ms=checkpoint_ms, checkpoint_attempts=attempt,
                     **self.private_archive_result(path))
 
     def restore(self):
@@ -482,7 +488,6 @@ def main():
             image=dict(type="str"),
             sha256=dict(type="str"),
             tcp_established=dict(type="bool", default=False),
-            skip_in_flight=dict(type="bool", default=True),
             compress=dict(type="str", default="none", choices=["none", "gzip", "zstd"]),
             ignore_static_ip=dict(type="bool", default=True),
             ignore_static_mac=dict(type="bool", default=True),
