@@ -263,6 +263,9 @@ from ansible_collections.instanton.platform.plugins.module_utils.podman import (
 # A dump that meets a connection not accepted yet fails and the service runs on; the next moment's queue
 # is another, so the checkpoint is tried again (podman cannot pass CRIU's --skip-in-flight).
 CHECKPOINT_ATTEMPTS = 3
+IN_FLIGHT_FIX = (" %d times in a row on connections not accepted yet: under steady traffic, have CRIU drop them with "
+                 "a line skip-in-flight in /etc/criu/crun.conf (crun with CRIU 4.2 or later reads it at every "
+                 "checkpoint; runc reads /etc/criu/runc.conf)" % CHECKPOINT_ATTEMPTS)
 
 
 class Step(object):
@@ -404,9 +407,11 @@ class Step(object):
             if rc == 0:
                 break
             migration.remove_file(path)
-            if attempt == CHECKPOINT_ATTEMPTS or not migration.in_flight(migration.criu_failure("dump", out + err)[0]):
+            met_in_flight = migration.in_flight(migration.criu_failure("dump", out + err)[0])
+            if attempt == CHECKPOINT_ATTEMPTS or not met_in_flight:
                 self.fail_on_criu("podman container checkpoint failed on the source (the container goes on running "
-                                  "there when CRIU could not dump it)", "dump", out + err)
+                                  "there when CRIU could not dump it)%s" % (IN_FLIGHT_FIX if met_in_flight else ""),
+                                  "dump", out + err)
         checkpoint_ms = int(round((time.time() - started) * 1000))
         return dict(changed=True, last_answer_at=last_answer_at, checkpoint_ms=checkpoint_ms, checkpoint_attempts=attempt,
                     **self.private_archive_result(path))
