@@ -305,10 +305,12 @@ class Step(object):
         probe = self.probe(container)
         if probe is None:
             return time.time()
-        running = lambda: bool((self.container() or {}).get("State", {}).get("Running"))
-        if probes.wait_until(probe, self.params["readiness"]["timeout"], running) is None:
+        if probes.wait_until(probe, self.params["readiness"]["timeout"], self.running) is None:
             return None
         return time.time()
+
+    def running(self):
+        return bool((self.container() or {}).get("State", {}).get("Running"))
 
     def check_sha256(self, path):
         if not os.path.isfile(path):

@@ -231,9 +231,8 @@ def start_from_checkpoint(module, engine):
             return removed
         blob = docker.existing_content(out + err)
         if blob is None or blob in removed or len(removed) >= MAX_CONTENT_CONFLICTS:
-            module.fail_json(msg="docker start --checkpoint %s failed: %s" % (module.params["checkpoint"],
-                                                                             (err or out).strip()),
-                             content_removed=removed)
+            module.fail_json(msg="docker start --checkpoint %s failed: %s"
+                                 % (module.params["checkpoint"], (err or out).strip()), content_removed=removed)
         ctr = module.get_bin_path("ctr", required=True)
         module.run_command([ctr, "--namespace", docker.MOBY_NAMESPACE, "content", "rm", blob], check_rc=True)
         removed.append(blob)

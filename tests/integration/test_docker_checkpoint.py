@@ -55,7 +55,7 @@ def module(host, **args):
 
 def test_a_counter_goes_on_from_its_docker_checkpoint_in_a_new_container(docker_host):
     lab_ssh(docker_host, "docker run --detach " + RUN_OPTIONS)
-    for _ in range(4):
+    for _warm_up in range(4):
         wait_count(docker_host)
     before = count(docker_host)
     taken = module(docker_host, name=NAME, state="checkpointed", checkpoint="warm", checkpoint_dir=CHECKPOINTS)
@@ -82,7 +82,7 @@ def test_a_counter_goes_on_from_its_docker_checkpoint_in_a_new_container(docker_
 
 def test_a_counter_goes_on_from_its_own_docker_checkpoint(docker_host):
     lab_ssh(docker_host, "docker rm --force %s >/dev/null 2>&1; docker run --detach %s" % (NAME, RUN_OPTIONS))
-    for _ in range(3):
+    for _warm_up in range(3):
         wait_count(docker_host)
     before = count(docker_host)
     taken = module(docker_host, name=NAME, state="checkpointed", checkpoint="own")

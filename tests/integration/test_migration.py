@@ -189,8 +189,8 @@ def test_the_counter_moves_to_the_other_host_and_goes_on_counting(tmp_path, pair
     # The prober (not the module) saw the gap; the module's figure comes from the hosts' clocks.
     assert prober.first_target > prober.last_source
     observed_ms = (prober.first_target - prober.last_source) * 1000
-    print("downtime: module %d ms, prober %d ms, archive %d bytes" % (result["downtime_ms"], observed_ms,
-                                                                        result["bytes"]))
+    print("downtime: module %d ms, prober %d ms, archive %d bytes"
+          % (result["downtime_ms"], observed_ms, result["bytes"]))
     assert 0 < result["downtime_ms"]
     # bytes is the archive's size; the archives are private on the target.
     listing = lab_ssh(target, "stat -c '%%a %%s %%n' %s %s/*" % (DIRECTORY, DIRECTORY)).split("\n")
