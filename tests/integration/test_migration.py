@@ -103,14 +103,21 @@ def pair():
         pytest.skip("migration needs two lab hosts (make lab LAB_HOSTS=2)")
     for host in hosts[:2]:
         remove_counter(host)
-    # Under the prober's steady traffic every checkpoint meets connections not accepted yet, which CRIU
-    # drops only when told to (podman cannot pass --skip-in-flight): the host's CRIU configuration for
-    # crun, as docs/migration.md tells users. A lab-host file, removed afterwards.
-    lab_ssh(hosts[0], "test ! -e %s && echo skip-in-flight > %s" % (CRUN_CRIU_CONFIG, CRUN_CRIU_CONFIG))
     yield hosts[0], hosts[1]
-    lab_ssh(hosts[0], "rm -f %s" % CRUN_CRIU_CONFIG)
     for host in hosts[:2]:
         remove_counter(host)
+
+
+@pytest.fixture
+def under_traffic(pair):
+    """Under the prober's steady traffic every checkpoint meets connections not accepted yet and one being
+    answered, which CRIU drops and closes only when told to (podman passes neither --skip-in-flight nor
+    --tcp-close): the source host's CRIU configuration for crun, as docs/migration.md tells users. A lab-host
+    file, removed afterwards."""
+    lab_ssh(pair[0], "test ! -e %s && printf 'skip-in-flight\\ntcp-close\\n' > %s"
+            % (CRUN_CRIU_CONFIG, CRUN_CRIU_CONFIG))
+    yield pair
+    lab_ssh(pair[0], "rm -f %s" % CRUN_CRIU_CONFIG)
 
 
 def test_a_cpu_the_target_lacks_is_refused_before_anything_stops(tmp_path, pair):
@@ -168,8 +175,8 @@ def test_a_failed_restore_on_the_target_leaves_the_source_running_with_its_state
     assert lab_ssh(target, "podman container exists %s; echo $?" % NAME).strip() == "1"
 
 
-def test_the_counter_moves_to_the_other_host_and_goes_on_counting(tmp_path, pair):
-    source, target = pair
+def test_the_counter_moves_to_the_other_host_and_goes_on_counting(tmp_path, under_traffic):
+    source, target = under_traffic
     if count_at(source) is None:
         start_counter(source)
     prober = Prober(source, target)
