@@ -11,7 +11,8 @@ import hashlib
 import json
 import uuid
 
-from ansible_collections.instanton.platform.plugins.module_utils import cpu_features, criu_errors
+from ansible_collections.instanton.platform.plugins.module_utils.host import _cpu_features as cpu_features
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _criu_errors as criu_errors
 
 COLLECTION_VERSION = "0.1.0"
 LABEL_PREFIX = "io.instanton.platform."

@@ -131,9 +131,9 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.instanton.platform.plugins.module_utils import retention_policy
-from ansible_collections.instanton.platform.plugins.module_utils.checkpoint_archive import ArchiveError, read_archive
-from ansible_collections.instanton.platform.plugins.module_utils.retention import (
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _retention_policy as retention_policy
+from ansible_collections.instanton.platform.plugins.module_utils.kubernetes._checkpoint_archive import ArchiveError, read_archive
+from ansible_collections.instanton.platform.plugins.module_utils.instanton._retention import (
     DEFAULT_CONTAINER_REGEX, RetentionError, parse_age, plan_removals, scan)
 
 

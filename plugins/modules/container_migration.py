@@ -252,11 +252,12 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.instanton.platform.plugins.module_utils import (
-    cpu_features, migration, readiness as probes)
-from ansible_collections.instanton.platform.plugins.module_utils.checkpoint_image import file_sha256
-from ansible_collections.instanton.platform.plugins.module_utils.container_run import host_endpoint
-from ansible_collections.instanton.platform.plugins.module_utils.podman import (
+from ansible_collections.instanton.platform.plugins.module_utils.host import _cpu_features as cpu_features
+from ansible_collections.instanton.platform.plugins.module_utils.migration._migration import _migration as migration
+from ansible_collections.instanton.platform.plugins.module_utils.common import _readiness as probes
+from ansible_collections.instanton.platform.plugins.module_utils.instanton._checkpoint_image import file_sha256
+from ansible_collections.instanton.platform.plugins.module_utils.instanton._container_run import host_endpoint
+from ansible_collections.instanton.platform.plugins.module_utils.common._podman import (
     Podman, PodmanError, container_name_problem)
 
 

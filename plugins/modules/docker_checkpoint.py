@@ -158,8 +158,9 @@ import shutil
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.instanton.platform.plugins.module_utils import docker_checkpoint as docker, readiness
-from ansible_collections.instanton.platform.plugins.module_utils.podman import container_name_problem
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _docker_checkpoint as docker
+from ansible_collections.instanton.platform.plugins.module_utils.common import _readiness as readiness
+from ansible_collections.instanton.platform.plugins.module_utils.common._podman import container_name_problem
 
 # Each 42900 conflict names one blob; a checkpoint has a handful.
 MAX_CONTENT_CONFLICTS = 5

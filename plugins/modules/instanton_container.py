@@ -302,11 +302,13 @@ container:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.instanton.platform.plugins.module_utils import (
-    container_run, cpu_features, host_lock, readiness as probes)
-from ansible_collections.instanton.platform.plugins.module_utils.checkpoint_archive import ArchiveError, read_archive
-from ansible_collections.instanton.platform.plugins.module_utils.image_build import image_flavor, image_labels
-from ansible_collections.instanton.platform.plugins.module_utils.podman import (
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _container_run as container_run
+from ansible_collections.instanton.platform.plugins.module_utils.host import _cpu_features as cpu_features
+from ansible_collections.instanton.platform.plugins.module_utils.common import _host_lock as host_lock
+from ansible_collections.instanton.platform.plugins.module_utils.common import _readiness as probes
+from ansible_collections.instanton.platform.plugins.module_utils.kubernetes._checkpoint_archive import ArchiveError, read_archive
+from ansible_collections.instanton.platform.plugins.module_utils.instanton._image_build import image_flavor, image_labels
+from ansible_collections.instanton.platform.plugins.module_utils.common._podman import (
     Podman, PodmanError, container_name_problem, image_name_problem)
 
 

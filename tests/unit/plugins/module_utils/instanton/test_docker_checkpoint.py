@@ -2,7 +2,7 @@
 import os
 import stat
 
-from ansible_collections.instanton.platform.plugins.module_utils import docker_checkpoint as docker
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _docker_checkpoint as docker
 
 MOBY_42900 = ("Error response from daemon: failed to upload checkpoint to containerd: commit failed: content "
               "sha256:%s: already exists" % ("ab" * 32))

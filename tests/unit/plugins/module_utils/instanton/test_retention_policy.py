@@ -1,7 +1,7 @@
 """retention_policy: the checkpoint-restore-operator's policy shape, applied to archives (pure planning)."""
 import pytest
 
-from ansible_collections.instanton.platform.plugins.module_utils import retention_policy as policy
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _retention_policy as policy
 
 MB = 1000 * 1000
 

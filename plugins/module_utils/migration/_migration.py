@@ -11,7 +11,7 @@ __metaclass__ = type
 import os
 import re
 
-from ansible_collections.instanton.platform.plugins.module_utils import criu_errors
+from ansible_collections.instanton.platform.plugins.module_utils.instanton import _criu_errors as criu_errors
 
 # Checkpoint archives and image archives hold process memory: 0700 directories, 0600 files.
 PRIVATE_DIR_MODE = 0o700

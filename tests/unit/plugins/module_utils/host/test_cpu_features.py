@@ -1,7 +1,7 @@
 """cpu_features: what /proc/cpuinfo says, what a target lacks, and the image labels that record a build host's CPU."""
 import platform
 
-from ansible_collections.instanton.platform.plugins.module_utils import cpu_features
+from ansible_collections.instanton.platform.plugins.module_utils.host import _cpu_features as cpu_features
 
 X86 = """processor\t: 0
 vendor_id\t: GenuineIntel
