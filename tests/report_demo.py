@@ -10,6 +10,11 @@ for label, ms, restored in [("InstantOn restore (podman run)", results["instanto
                             ("InstantOn spare in a pod (%s)" % results["spare_start_command"],
                              results["spare_start_ms"], results["spare_restored"])]:
     print("  %-40s %8d   (restored: %s, %.0f%% of cold)" % (label, ms, restored, 100.0 * ms / cold))
+move = results.get("migration")
+if move:
+    print("  %-40s %8d   (%s -> %s, %d KB checkpoint, restored: %s, %.1fx the InstantOn start)" % (
+        "moved to another host: downtime", move["downtime_ms"], move["source"], move["target"],
+        move["bytes"] // 1024, move["restored"], move["downtime_ms"] / float(results["instanton_start_ms"])))
 idle = results["scale_to_zero"]
 print("  %-40s %8d   (restored: %s, %.0f%% of cold, %.1fx the spare)" % (
     "first request after scale to zero", idle["wake_ms"], idle["restored"], 100.0 * idle["wake_ms"] / cold,
@@ -32,3 +37,5 @@ if not (idle["idle_stopped"] and idle["restored"]):
 if not (results["restored"] and results["spare_restored"]):
     sys.exit("an InstantOn container did not restore: %s" % (
         results.get("fallback_reason") or results.get("spare_fallback_reason")))
+if move and not (move["answered"] and move["source_removed"] and move["source"] != move["target"]):
+    sys.exit("migration: answered on the target %s, source removed %s" % (move["answered"], move["source_removed"]))

@@ -203,6 +203,17 @@ options:
         the InstantOn image was made from, already on the host). Without it a failed verification fails the
         task. Not with O(require_signature).
     type: str
+  host_cpu_flags:
+    description:
+      - CPU features of this host to check the image's recorded ones against, instead of C(/proc/cpuinfo)'s (a
+        host whose cpuinfo is hidden, or a test that simulates another CPU).
+      - "InstantOn images record the architecture and CPU features of the host that checkpointed them
+        (labels C(io.instanton.platform.build.arch) and C(io.instanton.platform.build.cpu-flags)). On a host that
+        lacks some, the checkpoint is not restored (the process could die of SIGILL later): the container starts
+        cold with the missing features in RV(fallback_reason), or the task fails under O(require_restore=true)
+        and for Open Liberty images, which have no cold switch."
+    type: list
+    elements: str
   lock_timeout:
     description:
       - Seconds to wait for another run on this host that works on a container of the same O(name) (every state
@@ -368,6 +379,8 @@ from ansible_collections.instanton.platform.plugins.module_utils.instanton.flavo
 from ansible_collections.instanton.platform.plugins.module_utils.trust._archive_signature import archive_verification
 from ansible_collections.instanton.platform.plugins.module_utils.instanton._image_build import image_flavor
 from ansible_collections.instanton.platform.plugins.module_utils.trust._image_trust import ImageVerifier, TrustError
+from ansible_collections.instanton.platform.plugins.module_utils.host import _cpu_features as cpu_features
+from ansible_collections.instanton.platform.plugins.module_utils.instanton._image_build import image_flavor, image_labels
 from ansible_collections.instanton.platform.plugins.module_utils.common._podman import (
     Podman, PodmanError, container_name_problem, image_name_problem)
 
@@ -456,20 +469,38 @@ def trust_result(verification):
     return {"verification": verification}
 
 
+def cpu_mismatch(module, image):
+    """Why this host's CPU cannot run the image's checkpoint, or None; then the start is cold (restore=false), or
+    the task fails under require_restore and for Liberty images (no cold switch)."""
+    problem = cpu_features.image_problem(image_labels(image), cpu_features.host_cpu(module.params["host_cpu_flags"]))
+    if problem is None:
+        return None
+    if module.params["require_restore"] or image_flavor(image) == "liberty":
+        module.fail_json(msg="the checkpoint cannot be restored on this host (%s): %s" % (
+            "require_restore is set" if module.params["require_restore"] else "liberty images cannot start cold: "
+            "run the app image", problem))
+    module.params["restore"] = False
+    return problem
+
+
 def started(module, runner, existing, verification):
     image = wanted_image(module, runner)
+    cpu_problem = cpu_mismatch(module, image)
     if container_run.is_current(existing, image, module.params):
         module.exit_json(changed=False, **dict(runner.result(existing, image), **trust_result(verification)))
     if module.check_mode:
         module.exit_json(changed=True, **trust_result(verification))
     spare = existing if container_run.is_spare(existing, image, module.params) else None
     container, start_ms, command = runner.start(image, spare)
-    module.exit_json(changed=True, **dict(runner.result(container, image, start_ms, command),
-                                          **trust_result(verification)))
+    result = dict(runner.result(container, image, start_ms, command), **trust_result(verification))
+    if cpu_problem:
+        result["fallback_reason"] = cpu_problem
+    module.exit_json(changed=True, **result)
 
 
 def created(module, runner, existing, verification):
     image = wanted_image(module, runner)
+    cpu_mismatch(module, image)
     if container_run.is_current(existing, image, module.params) or container_run.is_spare(existing, image, module.params):
         module.exit_json(changed=False, container=existing, **trust_result(verification))
     if module.check_mode:
@@ -513,6 +544,7 @@ def main():
             signature_policy=dict(type="path", default="/etc/containers/policy.json"),
             archive_public_key=dict(type="path"),
             fallback_image=dict(type="str"),
+            host_cpu_flags=dict(type="list", elements="str"),
             lock_timeout=dict(type="int", default=300),
         ),
         required_if=[("state", "started", ("image", "checkpoint_archive"), True), ("state", "created", ("image",))],

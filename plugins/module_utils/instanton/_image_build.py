@@ -12,6 +12,7 @@ import hashlib
 import json
 import uuid
 
+from ansible_collections.instanton.platform.plugins.module_utils.host import _cpu_features as cpu_features
 from ansible_collections.instanton.platform.plugins.module_utils.instanton import _criu_errors as criu_errors
 
 COLLECTION_VERSION = "0.1.0"
@@ -45,6 +46,8 @@ def fingerprint(inputs):
 def labels(flavor, inputs_digest, extra=None):
     found = {INPUTS_LABEL: inputs_digest, FLAVOR_LABEL: flavor,
              LABEL_PREFIX + "version": COLLECTION_VERSION}
+    # The checkpoint runs only where the CPU has what this (the building) host has: recorded for the check at start.
+    found.update(cpu_features.image_labels(cpu_features.host_cpu()))
     found.update(extra or {})
     return found
 

@@ -85,3 +85,28 @@ def test_bad_input_fails_with_a_message(tmp_path, args, message):
 def test_missing_directory(tmp_path):
     result = run_module("checkpoint_retention", {"path": str(tmp_path / "absent"), "keep": 1})
     assert result["failed"] is True and "is not a directory" in result["msg"]
+
+
+def test_the_operators_policy_shape_removes_oldest_first_and_spares_pinned_archives(archives):
+    directory, made = archives
+    pin = made[("web_shop-app", 1)] + ".keep"
+    open(pin, "w").close()
+    policy = {"apiVersion": "criu.org/v1", "kind": "CheckpointRestoreOperator",
+              "spec": {"checkpointDirectory": str(directory), "globalPolicy": {"maxCheckpointsPerContainer": 3},
+                       "containerPolicies": [{"namespace": "shop", "pod": "web", "container": "app",
+                                              "maxCheckpoints": 2}]}}
+    planned = run_module("checkpoint_retention", {"policy": policy}, check=True)
+    assert planned["changed"] is True and all(os.path.exists(path) for path in planned["removed"])
+    # app has 4: the two oldest unpinned go (10 and 2 days), the pinned one (1 day) stays.
+    assert planned["removed"] == [made[("web_shop-app", 10)], made[("web_shop-app", 2)]]
+    assert planned["pinned"] == [made[("web_shop-app", 1)]]
+    assert planned["containers"]["shop/web/app"] == 4
+    done = run_module("checkpoint_retention", {"policy": policy})
+    assert done["removed"] == planned["removed"] and not any(os.path.exists(p) for p in done["removed"])
+    assert run_module("checkpoint_retention", {"policy": policy})["changed"] is False
+
+
+def test_a_policy_that_needs_the_cluster_is_refused(tmp_path):
+    result = run_module("checkpoint_retention", {"path": str(tmp_path),
+                                                 "policy": {"globalPolicy": {"retainOrphan": False}}})
+    assert result["failed"] is True and "retainOrphan" in result["msg"]
