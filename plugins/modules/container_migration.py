@@ -253,7 +253,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.instanton.platform.plugins.module_utils.host import _cpu_features as cpu_features
-from ansible_collections.instanton.platform.plugins.module_utils.migration._migration import _migration as migration
+from ansible_collections.instanton.platform.plugins.module_utils.migration import _migration as migration
 from ansible_collections.instanton.platform.plugins.module_utils.common import _readiness as probes
 from ansible_collections.instanton.platform.plugins.module_utils.instanton._checkpoint_image import file_sha256
 from ansible_collections.instanton.platform.plugins.module_utils.instanton._container_run import host_endpoint

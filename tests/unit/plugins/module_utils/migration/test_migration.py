@@ -2,7 +2,7 @@
 import os
 import stat
 
-from ansible_collections.instanton.platform.plugins.module_utils.migration._migration import _migration as migration
+from ansible_collections.instanton.platform.plugins.module_utils.migration import _migration as migration
 
 
 def test_the_checkpoint_stops_exports_and_keeps_a_copy_for_a_restart_in_place():
