@@ -1,6 +1,7 @@
 """Runs ON the bench host (python3, stdlib only): for each scale-to-zero service, wait until it is
-idle (no container), time one request through the held port, read how that start went, measure the
-container's resident memory, and wait until it is idle again (its processes gone)."""
+idle (no running container: stop leaves a created spare, checkpoint nothing), time one request
+through the held port, read how that start went (the role's tool), measure the container's
+resident memory, and wait until it is idle again (its processes gone)."""
 import json
 import os
 import subprocess
@@ -8,7 +9,7 @@ import sys
 import time
 import urllib.request
 
-STATE_DIR = "/run/instanton/scale-to-zero"
+TOOL = "/usr/local/libexec/instanton/instanton-scale-to-zero"
 
 
 def podman(*args):
@@ -17,13 +18,14 @@ def podman(*args):
     return done.stdout if done.returncode == 0 else ""
 
 
-def has_container(name):
-    return name in podman("ps", "-a", "--format", "{{.Names}}").split()
+def runs(name):
+    return name in podman("ps", "--format", "{{.Names}}").split()
 
 
-def wait_idle(name, timeout):
+def wait_idle(name, timeout, pids=()):
+    """Until the service has no running container and none of its processes (pids) is left."""
     deadline = time.monotonic() + timeout
-    while has_container(name):
+    while runs(name) or any(os.path.exists("/proc/%s" % pid) for pid in pids):
         if time.monotonic() > deadline:
             raise SystemExit("%s did not go idle within %ss" % (name, timeout))
         time.sleep(0.2)
@@ -40,19 +42,13 @@ def rss_kb(pids):
     return total
 
 
-def start_record(name, since, timeout=10):
-    """The tool's record of the start that began after `since` (written just after the first answer)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with open(os.path.join(STATE_DIR, name + ".json")) as handle:
-                found = json.load(handle)
-            if found["woke_at"] >= since:
-                return found
-        except (IOError, ValueError):
-            pass  # not written yet
-        time.sleep(0.05)
-    raise SystemExit("no record of the start of %s" % name)
+def start_record(name, since):
+    """The tool's record of the start that began after `since`."""
+    done = subprocess.run([TOOL, "wait-start", name, repr(since)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr.strip())
+    return json.loads(done.stdout)
 
 
 def measure(service, timeout):
@@ -63,10 +59,11 @@ def measure(service, timeout):
     body = urllib.request.urlopen("http://127.0.0.1:%d%s" % (service["port"], service["path"]), timeout=timeout).read()
     sample["ms"] = round((time.monotonic() - started) * 1000, 1)
     sample["ok"] = service["expect"] in body.decode().replace(" ", "")
-    sample["restored"] = start_record(service["name"], since)["restored"]
+    record = start_record(service["name"], since)
+    sample.update(restored=record["restored"], start_command=record.get("start_command"))
     pids = podman("top", service["name"], "hpid").split()[1:]
     sample["rss_kb_before_idle"] = rss_kb(pids)
-    wait_idle(service["name"], timeout)
+    wait_idle(service["name"], timeout, pids)
     sample["rss_kb_after_idle"] = rss_kb(pids)
     return sample
 

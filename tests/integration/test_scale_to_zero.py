@@ -125,10 +125,22 @@ def container_rss_kb(name, pids=()):
 
 
 def wait_until_idle(name):
+    """Until the service has no running container (stop leaves a created spare, checkpoint none)."""
     deadline = time.time() + IDLE_WAIT
-    while ssh("podman ps -a --format '{{.Names}}' | grep -x %s" % name, check=False).strip():
-        assert time.time() < deadline, "%s still has a container %ds after its last request" % (name, IDLE_WAIT)
+    while ssh("podman ps --format '{{.Names}}' | grep -x %s" % name, check=False).strip():
+        assert time.time() < deadline, "%s still runs %ds after its last request" % (name, IDLE_WAIT)
         time.sleep(1)
+
+
+def wait_for_spare(name):
+    """The spare the idle action stop creates after removing the container (while nothing runs)."""
+    deadline = time.time() + IDLE_WAIT
+    while True:
+        found = ssh("podman container inspect %s 2>/dev/null" % name, check=False)
+        if found.strip() and json.loads(found)[0]["State"]["Status"] == "created":
+            return json.loads(found)[0]
+        assert time.time() < deadline, "no spare of %s %ds after it went idle" % (name, IDLE_WAIT)
+        time.sleep(0.5)
 
 
 def archives(name):
@@ -156,10 +168,14 @@ def test_idle_stop_gives_the_memory_back_and_the_next_request_restores(services)
     wait_until_idle(name)
     given_back = container_rss_kb(name, held)
     assert not any(given_back.values()), "processes of %s left after idle: %s" % (name, given_back)
+    # The idle action left a spare: created (no process), in the pod that holds the backend port.
+    spare = wait_for_spare(name)
+    assert spare["State"]["Status"] == "created" and spare["Pod"], spare["State"]
     answer, wake_ms = get("stop")
     assert answer["status"] == "ok"
     woke = last_start(name, after=first["woke_at"])
-    assert woke["restored"] is True, woke
+    assert woke["restored"] is True and woke["start_command"] == "api start", woke
+    assert json.loads(ssh("podman container inspect %s" % name))[0]["Id"] == spare["Id"]
     print("stop: first request %.0f ms, after idle %.0f ms, RSS %d kB before idle, %d after"
           % (first_ms, wake_ms, sum(held.values()), sum(given_back.values())))
 
