@@ -250,8 +250,8 @@ def spare_arguments(config):
 
 
 def prepare_spare(config):
-    """The pod (created and started when missing: its infra process, about 1 MB, keeps the network
-    namespace and the published port across idle periods) and a new spare in it."""
+    """The pod (created and started when missing: its infra process, about 3 MB with its conmon, keeps
+    the network namespace and the published port across idle periods) and a new spare in it."""
     pod = pod_name(config)
     if podman("pod", "exists", pod, check=False).returncode != 0:
         podman("pod", "create", "--name", pod, "--publish", "%s:%d" % (config["backend"], config["app_port"]))
@@ -417,8 +417,8 @@ def wait_start(config, since, timeout=10):
                 found = json.load(handle)
             if found["woke_at"] >= since:
                 return found
-        except (IOError, ValueError, KeyError):
-            pass  # not written yet (or half of an older tool's record)
+        except (IOError, ValueError):
+            pass  # not written yet
         time.sleep(0.05)
     raise ScaleError("no record of a start of %s since %s within %ss" % (config["name"], since, timeout))
 
