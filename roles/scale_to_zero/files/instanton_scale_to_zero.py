@@ -202,6 +202,7 @@ def in_background(step):
     if os.fork() == 0:
         if "LISTEN_FDS" in os.environ:
             os.close(3)
+        os.nice(10)  # after the request that waits: its podman calls must not take its CPU
         try:
             step()
         finally:
