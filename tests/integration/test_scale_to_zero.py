@@ -180,6 +180,21 @@ def test_idle_stop_gives_the_memory_back_and_the_next_request_restores(services)
           % (first_ms, wake_ms, sum(held.values()), sum(given_back.values())))
 
 
+def test_new_settings_replace_the_idle_spare(services, tmp_path):
+    """A spare is created with the settings of its time: the role drops it when they change, and the
+    next wake makes one with the new settings."""
+    name = services["stop"]
+    wait_until_idle(name)
+    old = wait_for_spare(name)
+    setting = "ITEST_SETTING=%s" % RUN_ID
+    done = apply_role(tmp_path, dict(role_vars("stop"), scale_to_zero_podman_options=["--env", setting]))
+    assert done.returncode == 0, done.stdout[-3000:]
+    answer, _ms = get("stop")
+    assert answer["status"] == "ok"
+    woken = json.loads(ssh("podman container inspect %s" % name))[0]
+    assert woken["Id"] != old["Id"] and setting in woken["Config"]["Env"], woken["Config"]["Env"]
+
+
 def test_idle_checkpoint_keeps_the_counter_and_archives_are_private(services):
     name = services["checkpoint"]
     counts = [get("checkpoint", "/count")[0]["count"] for _request in range(3)]
