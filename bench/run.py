@@ -181,7 +181,7 @@ def variant(label, app, flavor, image, port, stats_kind="marker", **start):
 def add_criu_statistics(samples):
     """CRIU's own restore figures per sample: decoded from its stats-restore (with the collection's
     CRIU image reader) or taken from podman's --print-stats."""
-    from ansible_collections.instanton.platform.plugins.module_utils.checkpoint_archive import restore_statistics
+    from ansible_collections.instanton.platform.plugins.module_utils.kubernetes._checkpoint_archive import restore_statistics
     for sample in samples:
         raw = sample.pop("criu_stats_hex", "")
         found = sample.pop("criu_stats", None) or (restore_statistics(bytes.fromhex(raw)) if raw else None)
@@ -208,7 +208,7 @@ def spare_variant(label, app, image, port, path):
 
 
 def entrypoint_variant(replacements):
-    from ansible_collections.instanton.platform.plugins.module_utils import instanton_scripts
+    from ansible_collections.instanton.platform.plugins.module_utils.instanton import _instanton_scripts as instanton_scripts
     text = instanton_scripts.ENTRYPOINT_SCRIPT
     for pattern, new in replacements:
         text = re.sub(pattern, new, text)

@@ -16,9 +16,9 @@ import resource
 import time
 import uuid
 
-from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import (
+from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import (
     CRIU_SYSCALLS, seccomp_not_allowed)
-from ansible_collections.instanton.platform.plugins.module_utils.podman import (
+from ansible_collections.instanton.platform.plugins.module_utils.common._podman import (
     Podman, PodmanError)
 
 CRIU_CHECK_CATEGORIES = (("required", []), ("extra", ["--extra"]),

@@ -170,11 +170,11 @@ smoke:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.instanton.platform.plugins.module_utils.host_probe import (
+from ansible_collections.instanton.platform.plugins.module_utils.host._host_probe import (
     SmokeTest, default_smoke_image, gather)
-from ansible_collections.instanton.platform.plugins.module_utils.host_requirements import (
+from ansible_collections.instanton.platform.plugins.module_utils.host._host_requirements import (
     evaluate, run_options)
-from ansible_collections.instanton.platform.plugins.module_utils.podman import PodmanError
+from ansible_collections.instanton.platform.plugins.module_utils.common._podman import PodmanError
 
 SMOKE_SKIPPED_IN_CHECK_MODE = {"passed": None, "failed_step": None, "timings_ms": {},
                                "message": "check mode: smoke test skipped"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.instanton.platform.plugins.module_utils import host_probe
+from ansible_collections.instanton.platform.plugins.module_utils.host import _host_probe as host_probe
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = REPO / "plugins" / "modules" / "host_facts.py"

@@ -14,7 +14,7 @@ TOOL = REPO / "roles" / "scale_to_zero" / "files" / "instanton_scale_to_zero.py"
 
 @pytest.fixture(scope="module")
 def tool():
-    # The role installs plugins/module_utils/retention.py beside the tool as instanton_retention.py.
+    # The role installs plugins/module_utils/instanton/_retention.py beside the tool as instanton_retention.py.
     spec = importlib.util.spec_from_file_location("instanton_retention",
                                                   str(REPO / "plugins" / "module_utils" / "retention.py"))
     retention = importlib.util.module_from_spec(spec)
