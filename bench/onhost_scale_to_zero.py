@@ -1,14 +1,19 @@
 """Runs ON the bench host (python3, stdlib only): for each scale-to-zero service, wait until it is
-idle (no container), time one request through the held port, read how that start went, measure the
-container's resident memory, and wait until it is idle again (its processes gone)."""
+idle (no running container: stop leaves a created spare, checkpoint nothing), time one request
+through the held port, read how that start went (the role's tool), measure the container's
+resident memory, and wait until it is idle again (its processes gone)."""
+import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
-STATE_DIR = "/run/instanton/scale-to-zero"
+TOOL = "/usr/local/libexec/instanton/instanton-scale-to-zero"
+# podman's API as the scale_to_zero role serves it (scale_to_zero_api_socket's default).
+API_SOCKET = "/run/podman/podman.sock"
 
 
 def podman(*args):
@@ -17,13 +22,14 @@ def podman(*args):
     return done.stdout if done.returncode == 0 else ""
 
 
-def has_container(name):
-    return name in podman("ps", "-a", "--format", "{{.Names}}").split()
+def runs(name):
+    return name in podman("ps", "--format", "{{.Names}}").split()
 
 
-def wait_idle(name, timeout):
+def wait_idle(name, timeout, pids=()):
+    """Until the service has no running container and none of its processes (pids) is left."""
     deadline = time.monotonic() + timeout
-    while has_container(name):
+    while runs(name) or any(os.path.exists("/proc/%s" % pid) for pid in pids):
         if time.monotonic() > deadline:
             raise SystemExit("%s did not go idle within %ss" % (name, timeout))
         time.sleep(0.2)
@@ -40,19 +46,13 @@ def rss_kb(pids):
     return total
 
 
-def start_record(name, since, timeout=10):
-    """The tool's record of the start that began after `since` (written just after the first answer)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with open(os.path.join(STATE_DIR, name + ".json")) as handle:
-                found = json.load(handle)
-            if found["woke_at"] >= since:
-                return found
-        except (IOError, ValueError):
-            pass  # not written yet
-        time.sleep(0.05)
-    raise SystemExit("no record of the start of %s" % name)
+def start_record(name, since):
+    """The tool's record of the start that began after `since`."""
+    done = subprocess.run([TOOL, "wait-start", name, repr(since)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr.strip())
+    return json.loads(done.stdout)
 
 
 def measure(service, timeout):
@@ -63,18 +63,75 @@ def measure(service, timeout):
     body = urllib.request.urlopen("http://127.0.0.1:%d%s" % (service["port"], service["path"]), timeout=timeout).read()
     sample["ms"] = round((time.monotonic() - started) * 1000, 1)
     sample["ok"] = service["expect"] in body.decode().replace(" ", "")
-    sample["restored"] = start_record(service["name"], since)["restored"]
+    record = start_record(service["name"], since)
+    sample.update(restored=record["restored"], start_command=record.get("start_command"))
     pids = podman("top", service["name"], "hpid").split()[1:]
     sample["rss_kb_before_idle"] = rss_kb(pids)
-    wait_idle(service["name"], timeout)
+    wait_idle(service["name"], timeout, pids)
     sample["rss_kb_after_idle"] = rss_kb(pids)
     return sample
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        http.client.HTTPConnection.__init__(self, "localhost", timeout=60)
+        self.socket_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.socket_path)
+
+
+def api_start(name):
+    connection = UnixHTTPConnection(API_SOCKET)
+    try:
+        connection.request("POST", "/v4.0.0/libpod/containers/%s/start" % name)
+        answer = connection.getresponse()
+        answer.read()
+    finally:
+        connection.close()
+    if answer.status != 204:
+        raise SystemExit("API start of %s: HTTP %d" % (name, answer.status))
+
+
+def first_answer_ms(port, path, expect, started, timeout):
+    """ms from started (monotonic) to the first answer holding expect, polled every 5 ms."""
+    while time.monotonic() - started < timeout:
+        try:
+            body = urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=2).read()
+            if expect in body.decode().replace(" ", ""):
+                return round((time.monotonic() - started) * 1000, 1)
+        except (IOError, OSError):
+            pass  # not listening yet
+        time.sleep(0.005)
+    raise SystemExit("no answer on port %d within %ss" % (port, timeout))
+
+
+def measure_fast_path(fast, timeout):
+    """The fast path as the bench's own row: a spare created in a started pod, then the clock, an API
+    start and the first answer; the pod is removed."""
+    name = "instanton-bench-stz-fast"
+    podman("pod", "rm", "--force", "--time", "0", name + "-pod")
+    podman("pod", "create", "--name", name + "-pod", "--publish", "127.0.0.1:%d:%d" % (fast["port"], fast["app_port"]))
+    podman("pod", "start", name + "-pod")
+    podman(*(["create", "--name", name, "--pod", name + "-pod"] + fast["options"] + [fast["image"]]))
+    try:
+        started = time.monotonic()
+        api_start(name)
+        ms = first_answer_ms(fast["port"], fast["path"], fast["expect"], started, timeout)
+        restored = "instanton: restored" in podman("logs", name)
+    finally:
+        podman("pod", "rm", "--force", "--time", "0", name + "-pod")
+    return {"label": fast["label"], "ok": True, "ms": ms, "restored": restored}
 
 
 def main():
     spec = json.load(sys.stdin)
     samples = []
     for round_number in range(spec["runs"]):
+        paired = measure_fast_path(spec["fast_path"], spec["timeout"])
+        paired["round"] = round_number
+        samples.append(paired)
         for service in spec["services"]:
             sample = measure(service, spec["timeout"])
             sample["round"] = round_number

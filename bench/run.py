@@ -265,7 +265,8 @@ def scale_to_zero_samples(host, pairs, runs):
         playbook(host, stz_playbook, scale_to_zero.role_vars(host, instanton_image(app, "generic"), action))
     ssh(host, "cat > /tmp/instanton-bench-stz.py", stdin=(BENCH / "onhost_scale_to_zero.py").read_text())
     try:
-        measured = ssh(host, "python3 /tmp/instanton-bench-stz.py", stdin=json.dumps(scale_to_zero.host_spec(app, runs)))
+        spec = scale_to_zero.host_spec(app, runs, instanton_image(app, "generic"), apps.RESTORE_OPTIONS)
+        measured = ssh(host, "python3 /tmp/instanton-bench-stz.py", stdin=json.dumps(spec))
     finally:
         for action in scale_to_zero.SERVICES:
             playbook(host, stz_playbook, dict(scale_to_zero.role_vars(host, "", action), scale_to_zero_state="absent"))
@@ -312,8 +313,7 @@ def main():
     measured = json.loads(ssh(host, "python3 /tmp/instanton-bench.py", stdin=json.dumps(spec)))
     measured["samples"] += scale_to_zero_samples(host, pairs, runs)
     result = summarize(pairs, measured, built, converge, host, runs)
-    result["scale_to_zero"] = scale_to_zero.summary(measured["samples"], result["variants"],
-                                                    "python-app/generic spare in pod, API start")
+    result["scale_to_zero"] = scale_to_zero.summary(measured["samples"], "python-app")
     assert not stats.problems(result), stats.problems(result)
     out = BENCH / "results" / ("%s.json" % result["date"])
     out.parent.mkdir(exist_ok=True)

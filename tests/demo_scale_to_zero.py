@@ -11,6 +11,7 @@ import urllib.request
 NAME, PORT, IDLE_SECONDS = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 # The idle period, plus the idle action, plus slack for a busy host.
 IDLE_TIMEOUT = IDLE_SECONDS + 60
+TOOL = "/usr/local/libexec/instanton/instanton-scale-to-zero"
 
 
 def podman(*args):
@@ -34,29 +35,22 @@ def rss_kb(pid):
 
 
 def idle(pids):
-    """True once the service has no container and none of its processes is alive (within the timeout)."""
+    """True once the service has no running container (the idle action stop leaves a created spare) and
+    none of its processes is alive (within the timeout)."""
     deadline = time.monotonic() + IDLE_TIMEOUT
     while time.monotonic() < deadline:
-        if NAME not in podman("ps", "-a", "--format", "{{.Names}}").split() and \
+        if NAME not in podman("ps", "--format", "{{.Names}}").split() and \
                 not any(os.path.exists("/proc/%s" % pid) for pid in pids):
             return True
         time.sleep(0.2)
     return False
 
 
-def start_record(since, timeout=10):
-    """The tool's record of the start that began after `since` (written just after the first answer)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with open("/run/instanton/scale-to-zero/%s.json" % NAME) as handle:
-                found = json.load(handle)
-            if found["woke_at"] >= since:
-                return found
-        except (IOError, ValueError):
-            pass  # not written yet
-        time.sleep(0.05)
-    return {"restored": None}
+def start_record(since):
+    """The tool's record of the start that began after `since`; restored None when there is none."""
+    done = subprocess.run([TOOL, "wait-start", NAME, repr(since)], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, universal_newlines=True, check=False)
+    return json.loads(done.stdout) if done.returncode == 0 else {"restored": None}
 
 
 request()

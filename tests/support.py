@@ -138,6 +138,29 @@ def build_samples(host, samples):
         assert done.returncode == 0, done.stdout[-3000:]
 
 
+def image_id(host, image):
+    """The image's ID on a lab host, or None when it has no such image."""
+    found = lab_ssh(host, "podman image inspect --format '{{.Id}}' %s 2>/dev/null" % image, check=False).strip()
+    return found or None
+
+
+def share_image(source, target, image):
+    """Copy an image from one lab host to another (`podman save | podman load`) unless the target
+    already has it with the same ID: built once, used on both."""
+    wanted = image_id(source, image)
+    assert wanted, "%s is not on %s" % (image, source)
+    if image_id(target, image) == wanted:
+        return
+    (source_options, source_target), (target_options, target_target) = lab_host_ssh(source), lab_host_ssh(target)
+    save = subprocess.Popen(["ssh"] + source_options + [source_target, "podman save -q %s" % image],
+                            stdout=subprocess.PIPE)
+    loaded = subprocess.run(["ssh"] + target_options + [target_target, "podman load -q"], stdin=save.stdout,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=600, check=False)
+    save.stdout.close()
+    assert save.wait(timeout=600) == 0 and loaded.returncode == 0, loaded.stderr[-2000:]
+    assert image_id(target, image) == wanted
+
+
 def build_instanton_images(host, args_by_key, measured):
     """instanton_image on a lab host for each key's arguments; the results, with each build's time
     and image size recorded in measured[key]."""

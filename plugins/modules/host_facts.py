@@ -192,7 +192,7 @@ def smoke_result(module, facts):
         return {"passed": False, "failed_step": "run", "timings_ms": {},
                 "message": "no default smoke image for %(id)s %(version)s: set smoke_image" % facts["distribution"]}
     test = SmokeTest(module, module.params["executable"], image,
-                     module.params["seccomp_profile"], run_options(facts))
+                     module.params["seccomp_profile"], run_options(facts), facts["runtime"].get("name"))
     return test.run()
 
 

@@ -125,10 +125,22 @@ def container_rss_kb(name, pids=()):
 
 
 def wait_until_idle(name):
+    """Until the service has no running container (stop leaves a created spare, checkpoint none)."""
     deadline = time.time() + IDLE_WAIT
-    while ssh("podman ps -a --format '{{.Names}}' | grep -x %s" % name, check=False).strip():
-        assert time.time() < deadline, "%s still has a container %ds after its last request" % (name, IDLE_WAIT)
+    while ssh("podman ps --format '{{.Names}}' | grep -x %s" % name, check=False).strip():
+        assert time.time() < deadline, "%s still runs %ds after its last request" % (name, IDLE_WAIT)
         time.sleep(1)
+
+
+def wait_for_spare(name):
+    """The spare the idle action stop creates after removing the container (while nothing runs)."""
+    deadline = time.time() + IDLE_WAIT
+    while True:
+        found = ssh("podman container inspect %s 2>/dev/null" % name, check=False)
+        if found.strip() and json.loads(found)[0]["State"]["Status"] == "created":
+            return json.loads(found)[0]
+        assert time.time() < deadline, "no spare of %s %ds after it went idle" % (name, IDLE_WAIT)
+        time.sleep(0.5)
 
 
 def archives(name):
@@ -156,12 +168,31 @@ def test_idle_stop_gives_the_memory_back_and_the_next_request_restores(services)
     wait_until_idle(name)
     given_back = container_rss_kb(name, held)
     assert not any(given_back.values()), "processes of %s left after idle: %s" % (name, given_back)
+    # The idle action left a spare: created (no process), in the pod that holds the backend port.
+    spare = wait_for_spare(name)
+    assert spare["State"]["Status"] == "created" and spare["Pod"], spare["State"]
     answer, wake_ms = get("stop")
     assert answer["status"] == "ok"
     woke = last_start(name, after=first["woke_at"])
-    assert woke["restored"] is True, woke
+    assert woke["restored"] is True and woke["start_command"] == "api start", woke
+    assert json.loads(ssh("podman container inspect %s" % name))[0]["Id"] == spare["Id"]
     print("stop: first request %.0f ms, after idle %.0f ms, RSS %d kB before idle, %d after"
           % (first_ms, wake_ms, sum(held.values()), sum(given_back.values())))
+
+
+def test_new_settings_replace_the_idle_spare(services, tmp_path):
+    """A spare is created with the settings of its time: the role drops it when they change, and the
+    next wake makes one with the new settings."""
+    name = services["stop"]
+    wait_until_idle(name)
+    old = wait_for_spare(name)
+    setting = "ITEST_SETTING=%s" % RUN_ID
+    done = apply_role(tmp_path, dict(role_vars("stop"), scale_to_zero_podman_options=["--env", setting]))
+    assert done.returncode == 0, done.stdout[-3000:]
+    answer, _ms = get("stop")
+    assert answer["status"] == "ok"
+    woken = json.loads(ssh("podman container inspect %s" % name))[0]
+    assert woken["Id"] != old["Id"] and setting in woken["Config"]["Env"], woken["Config"]["Env"]
 
 
 def test_idle_checkpoint_keeps_the_counter_and_archives_are_private(services):

@@ -196,6 +196,15 @@ def gather(module, executable, seccomp_profile):
     }
 
 
+def smoke_network(runtime_name):
+    """The smoke container's network. runc checkpoints a network namespace it made itself as an empty
+    one (it passes CRIU empty-ns for net: "runc doesn't manage network devices"), so after a restore
+    the loopback is down and the listener is unreachable; the namespace of podman's own network is
+    podman's (its default network: `bridge`), left alone by the checkpoint. crun restores its own
+    namespace whole."""
+    return ["--network", "bridge" if runtime_name == "runc" else "none"]
+
+
 class SmokeFailed(Exception):
     def __init__(self, step, message):
         super(SmokeFailed, self).__init__(message)
@@ -205,8 +214,9 @@ class SmokeFailed(Exception):
 class SmokeTest(object):
     """A real checkpoint and restore of a container that holds a TCP listener."""
 
-    def __init__(self, module, executable, image, seccomp_profile, run_options):
+    def __init__(self, module, executable, image, seccomp_profile, run_options, runtime_name=None):
         self.podman = Podman(module, executable)
+        self.network = smoke_network(runtime_name)
         self.image = image
         self.seccomp_profile = seccomp_profile
         self.run_options = list(run_options)
@@ -252,8 +262,8 @@ class SmokeTest(object):
     def run(self):
         """{passed, failed_step, message, timings_ms, container}; the container never stays."""
         try:
-            self.step("run", ["run", "--detach", "--name", self.name, "--network", "none",
-                              "--security-opt", "seccomp=%s" % self.seccomp_profile]
+            self.step("run", ["run", "--detach", "--name", self.name] + self.network
+                      + ["--security-opt", "seccomp=%s" % self.seccomp_profile]
                       + self.run_options + [self.image, "sh", "-c", SMOKE_SHELL, "smoke"]
                       + list(SMOKE_LISTENER))
             self.wait_for_listener()

@@ -11,6 +11,8 @@
   proxy NAME             socket-activated: wake, then become systemd-socket-proxyd on the passed socket
   serve NAME             without systemd: systemd-socket-activate holds the port, then `hold` keeps it
   hold NAME              (from serve) start the proxy on each pending connection, the idle action when it exits
+  wait-start NAME SINCE  print the record of the first start at or after SINCE (seconds since the epoch),
+                         waiting up to 10 s for it (it is written just after the first answer)
 
 `checkpoint --check` prints what would be taken and removed, and does nothing.
 The settings come from /etc/instanton/scale-to-zero/NAME.json, written by the role.
@@ -24,9 +26,11 @@ import json
 import os
 import re
 import select
+import socket
 import subprocess
 import sys
 import time
+from http.client import HTTPConnection, HTTPException
 from urllib.request import urlopen
 
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
@@ -45,6 +49,19 @@ SOCKET_ACTIVATION_ENV = ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
 
 class ScaleError(Exception):
     """A step failed; the message says which and why."""
+
+
+class UnixHTTPConnection(HTTPConnection):
+    """HTTP to podman's API on its unix socket."""
+
+    def __init__(self, path, timeout=60):
+        HTTPConnection.__init__(self, "localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
 
 
 def settings(name):
@@ -185,6 +202,7 @@ def in_background(step):
     if os.fork() == 0:
         if "LISTEN_FDS" in os.environ:
             os.close(3)
+        os.nice(10)  # after the request that waits: its podman calls must not take its CPU
         try:
             step()
         finally:
@@ -192,12 +210,12 @@ def in_background(step):
     os._exit(0)
 
 
-def ready(config, started=None, archive=None, fallback_reason=None, defer=False):
-    """Wait for the first answer and record the start; with defer (the proxy is waiting), the image's
-    restore marker is read from the container log in the background."""
+def ready(config, started=None, archive=None, fallback_reason=None, defer=False, start_command=None):
+    """Wait for the first answer and record the start (and how it was started); with defer (the proxy
+    is waiting), the image's restore marker is read from the container log in the background."""
     started = started or time.time()
     facts = dict(wake_ms=wait_for_answer(config, started), source="checkpoint archive" if archive else "image",
-                 archive=archive, fallback_reason=fallback_reason)
+                 archive=archive, fallback_reason=fallback_reason, start_command=start_command)
     if archive:
         return record(config, started, restored=True, **facts)
     if defer:
@@ -206,14 +224,75 @@ def ready(config, started=None, archive=None, fallback_reason=None, defer=False)
     return record(config, started, restored=bool(start_outcome(config["name"])), **facts)
 
 
-def run_arguments(config):
-    # --replace: a stopped or dead container of the service is in the way (no podman call to find out).
-    args = ["run", "--detach", "--replace", "--name", config["name"], "--publish", "%s:%d" % (config["backend"], config["app_port"])]
+def container_options(config):
+    """Restore's capabilities, the seccomp profile and the user's options, then the image."""
+    args = []
     for capability in config["capabilities"]:
         args += ["--cap-add", capability]
     if config["seccomp_profile"] and os.path.exists(config["seccomp_profile"]):
         args += ["--security-opt", "seccomp=" + config["seccomp_profile"]]
     return args + config["podman_options"] + [config["image"]]
+
+
+def run_arguments(config):
+    # --replace: a stopped or dead container of the service is in the way (no podman call to find out).
+    return ["run", "--detach", "--replace", "--name", config["name"],
+            "--publish", "%s:%d" % (config["backend"], config["app_port"])] + container_options(config)
+
+
+def pod_name(config):
+    return config["name"] + "-pod"
+
+
+def spare_arguments(config):
+    """The idle action stop's spare: the service's container created (no process, no memory) in the
+    service's pod, which holds the network and the backend port."""
+    return ["create", "--replace", "--name", config["name"], "--pod", pod_name(config)] + container_options(config)
+
+
+def prepare_spare(config):
+    """The pod (created and started when missing: its infra process, about 3 MB with its conmon, keeps
+    the network namespace and the published port across idle periods) and a new spare in it."""
+    pod = pod_name(config)
+    if podman("pod", "exists", pod, check=False).returncode != 0:
+        podman("pod", "create", "--name", pod, "--publish", "%s:%d" % (config["backend"], config["app_port"]))
+    podman("pod", "start", pod)
+    podman(*spare_arguments(config))
+
+
+def api_start(config):
+    """POST .../containers/NAME/start on podman's API socket; False when the start did not happen."""
+    connection = UnixHTTPConnection(config["api_socket"])
+    try:
+        connection.request("POST", "/v4.0.0/libpod/containers/%s/start" % config["name"])
+        answer = connection.getresponse()
+        answer.read()
+        return answer.status in (204, 304)
+    except (IOError, OSError, HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+def start_spare(config):
+    """Start the created spare: through podman's API when its socket is there (no podman process to
+    start while the request waits), else (or when that fails) `podman start`. How it was started, or
+    None when there was no spare to start."""
+    if config.get("api_socket") and os.path.exists(config["api_socket"]) and api_start(config):
+        return "api start"
+    return "podman start" if podman("start", config["name"], check=False).returncode == 0 else None
+
+
+def wake_spare(config):
+    """The idle action stop: start the spare the last idle action left (made now when there is none,
+    or it did not start); how it was started."""
+    how = start_spare(config)
+    if how is None:
+        prepare_spare(config)
+        how = start_spare(config)
+    if how is None:
+        raise ScaleError("the spare of %s did not start" % config["name"])
+    return how
 
 
 def restore_arguments(config, archive):
@@ -241,13 +320,16 @@ def wake(config, defer=False):
             remove_leftover(config)
             try:
                 podman(*restore_arguments(config, archive))
-                return ready(config, started, archive)
+                return ready(config, started, archive, start_command="podman container restore")
             except ScaleError as exc:
                 remove_leftover(config)
                 podman(*run_arguments(config))
-                return ready(config, started, fallback_reason="%s: %s" % (archive, exc), defer=defer)
+                return ready(config, started, fallback_reason="%s: %s" % (archive, exc), defer=defer,
+                             start_command="podman run")
+        if config["idle_action"] == "stop":
+            return ready(config, started, defer=defer, start_command=wake_spare(config))
         podman(*run_arguments(config))
-        return ready(config, started, defer=defer)
+        return ready(config, started, defer=defer, start_command="podman run")
 
 
 def recover(config):
@@ -259,7 +341,7 @@ def recover(config):
         if remove_leftover(config):
             raise ScaleError("%s is running: recover replaces a dead container only" % config["name"])
         podman(*restore_arguments(config, archive))
-        return ready(config, started, archive)
+        return ready(config, started, archive, start_command="podman container restore")
 
 
 def idle(config):
@@ -268,14 +350,18 @@ def idle(config):
 
 
 def idle_action(config):
-    if container_state(config["name"]) is None:
+    state = container_state(config["name"])
+    if state is None or (state == "created" and config["idle_action"] == "stop"):
         return {"idle_action": config["idle_action"], "changed": False}
-    if config["idle_action"] == "checkpoint" and container_state(config["name"]) == "running":
+    if config["idle_action"] == "checkpoint" and state == "running":
         archive, removed = take_checkpoint(config, leave_running=False)
         podman("rm", "--force", config["name"])
         return {"idle_action": "checkpoint", "archive": archive, "removed": removed, "changed": True}
     podman("rm", "--force", "--time", str(config["stop_timeout"]), config["name"])
-    return {"idle_action": "stop", "changed": True}
+    if config["idle_action"] == "stop":
+        # The next wake starts this spare: no container to create, no network to set up.
+        prepare_spare(config)
+    return {"idle_action": config["idle_action"], "changed": True}
 
 
 def scheduled_checkpoint(config, check):
@@ -310,8 +396,10 @@ def hold(config):
         select.select([LISTENING_FD], [], [])
         child = os.fork()
         if child == 0:
+            # The proxy in this already started Python: no interpreter start-up on the waiting request.
+            # main returns only when the start failed (it said why); else the child became the proxy.
             os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
-            os.execv(os.path.realpath(__file__), [os.path.realpath(__file__), "proxy", config["name"]])
+            os._exit(main(["proxy", config["name"]]))
         if os.waitpid(child, 0)[1] != 0:
             time.sleep(1)  # the start failed: no tight loop on the waiting connection
         try:
@@ -320,26 +408,51 @@ def hold(config):
             print("idle action failed: %s" % exc, file=sys.stderr, flush=True)
 
 
+def wait_start(config, since, timeout=10):
+    """The record of the first start at or after since; the demo and the bench read how a wake went."""
+    path = os.path.join(STATE_DIR, config["name"] + ".json")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with open(path) as handle:
+                found = json.load(handle)
+            if found["woke_at"] >= since:
+                return found
+        except (IOError, ValueError):
+            pass  # not written yet
+        time.sleep(0.05)
+    raise ScaleError("no record of a start of %s since %s within %ss" % (config["name"], since, timeout))
+
+
+def seconds(word):
+    try:
+        return float(word)
+    except ValueError:
+        raise ScaleError("%r is not a time in seconds since the epoch" % word)
+
+
+# command -> (the words it takes after NAME, what it does with the settings, --check and those words)
 COMMANDS = {
-    "ready": lambda config, _check: ready(config),
-    "wake": lambda config, _check: wake(config),
-    "idle": lambda config, _check: idle(config),
-    "recover": lambda config, _check: recover(config),
-    "checkpoint": scheduled_checkpoint,
-    "proxy": lambda config, _check: proxy(config),
-    "serve": lambda config, _check: serve(config),
-    "hold": lambda config, _check: hold(config),
+    "ready": (0, lambda config, _check, _words: ready(config)),
+    "wake": (0, lambda config, _check, _words: wake(config)),
+    "idle": (0, lambda config, _check, _words: idle(config)),
+    "recover": (0, lambda config, _check, _words: recover(config)),
+    "checkpoint": (0, lambda config, check, _words: scheduled_checkpoint(config, check)),
+    "proxy": (0, lambda config, _check, _words: proxy(config)),
+    "serve": (0, lambda config, _check, _words: serve(config)),
+    "hold": (0, lambda config, _check, _words: hold(config)),
+    "wait-start": (1, lambda config, _check, words: wait_start(config, seconds(words[0]))),
 }
 
 
 def main(argv):
     check = "--check" in argv
     words = [word for word in argv if word != "--check"]
-    if len(words) != 2 or words[0] not in COMMANDS:
+    if len(words) < 2 or words[0] not in COMMANDS or len(words) != 2 + COMMANDS[words[0]][0]:
         print(__doc__, file=sys.stderr)
         return 2
     try:
-        outcome = COMMANDS[words[0]](settings(words[1]), check)
+        outcome = COMMANDS[words[0]][1](settings(words[1]), check, words[2:])
     except ScaleError as exc:
         print(json.dumps({"failed": True, "msg": str(exc)}), file=sys.stderr)
         return 1

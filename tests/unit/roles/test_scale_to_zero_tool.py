@@ -65,3 +65,42 @@ def test_bad_input_is_named(tool, capsys, argv, code, message):
     assert message in error
     if code == 1:
         assert json.loads(error)["failed"] is True
+
+
+def test_the_idle_spare_is_created_in_the_pod_that_holds_the_port(tool, tmp_path):
+    profile = tmp_path / "instanton.json"
+    profile.write_text("{}")
+    settings = {"name": "shop", "image": "localhost/shop:instanton", "capabilities": ["CHECKPOINT_RESTORE", "SETPCAP"],
+                "seccomp_profile": str(profile), "podman_options": ["--env", "A=1"]}
+    assert tool.spare_arguments(settings) == [
+        "create", "--replace", "--name", "shop", "--pod", "shop-pod", "--cap-add", "CHECKPOINT_RESTORE",
+        "--cap-add", "SETPCAP", "--security-opt", "seccomp=%s" % profile, "--env", "A=1", "localhost/shop:instanton"]
+    # The pod publishes the backend port; the spare itself publishes nothing.
+    assert "--publish" not in tool.spare_arguments(settings)
+
+
+def test_an_api_start_on_a_missing_socket_is_no_start(tool, tmp_path):
+    assert tool.api_start({"name": "shop", "api_socket": str(tmp_path / "no-such.sock")}) is False
+
+
+def test_wait_start_returns_the_record_of_a_start_since_then_only(tool, tmp_path, monkeypatch):
+    monkeypatch.setattr(tool, "STATE_DIR", str(tmp_path))
+    (tmp_path / "shop.json").write_text(json.dumps({"name": "shop", "woke_at": 1000.5, "restored": True}))
+    assert tool.wait_start({"name": "shop"}, 1000.0)["restored"] is True
+    with pytest.raises(tool.ScaleError, match="no record of a start of shop since 2000"):
+        tool.wait_start({"name": "shop"}, 2000.0, timeout=0.2)
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["wait-start", "shop"], 2, "scale-to-zero tool"),
+    (["wake", "shop", "1000"], 2, "scale-to-zero tool"),
+])
+def test_each_command_takes_its_own_words(tool, capsys, argv, code, message):
+    assert tool.main(argv) == code
+    assert message in capsys.readouterr().err
+
+
+def test_wait_start_names_a_time_that_is_not_one(tool, capsys, monkeypatch):
+    monkeypatch.setattr(tool, "settings", lambda name: {"name": name})
+    assert tool.main(["wait-start", "shop", "yesterday"]) == 1
+    assert "'yesterday' is not a time in seconds" in json.loads(capsys.readouterr().err)["msg"]

@@ -130,3 +130,13 @@ def test_check_mode_reads_the_host_and_skips_the_smoke(tmp_path):
     # The profile is absent, so this controller can never be ready.
     assert result["verdict"] == "not_ready"
     assert any("absent.json does not exist" in reason for reason in result["reasons"])
+
+
+@pytest.mark.parametrize("runtime, network", [
+    ("crun", "none"),
+    # runc restores the network namespace it made as an empty one (loopback down): podman's network then.
+    ("runc", "bridge"),
+    (None, "none"),
+])
+def test_the_smoke_container_gets_a_network_its_runtime_restores(runtime, network):
+    assert host_probe.smoke_network(runtime) == ["--network", network]
