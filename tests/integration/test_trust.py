@@ -11,7 +11,8 @@ import shlex
 
 import pytest
 
-from support import LAB_INVENTORY, REPO, lab_copy_from, lab_hosts, lab_ssh, run_module, run_playbook
+from support import (LAB_INVENTORY, REPO, build_samples, lab_copy_from, lab_hosts, lab_ssh, run_module, run_playbook,
+                     share_image)
 
 pytestmark = pytest.mark.lab
 HOSTS = lab_hosts() if LAB_INVENTORY.exists() else [None]
@@ -79,7 +80,17 @@ def trusted_hosts(registry, image_key, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def pushed(registry, image_key, trusted_hosts):
+def app_image():
+    """The sample app's image built once on the build host and loaded on the restoring host (its layers there do
+    not matter to the layer tamper test: the tampered layer is the checkpoint's own)."""
+    build_samples(BUILD_HOST, ["python-app"])
+    if RUN_HOST != BUILD_HOST:
+        share_image(BUILD_HOST, RUN_HOST, APP_IMAGE)
+    return APP_IMAGE
+
+
+@pytest.fixture(scope="session")
+def pushed(app_image, registry, image_key, trusted_hosts):
     """The InstantOn image built on the build host, pushed signed (instanton_image's push) and unsigned."""
     signed = registry["address"] + "/instanton/trust-app:1"
     unsigned = registry["address"] + "/instanton/trust-unsigned:1"
@@ -168,7 +179,7 @@ def test_a_signed_image_restores_under_a_sigstore_policy(pushed):
 
 
 @pytest.fixture(scope="session")
-def signed_archive():
+def signed_archive(app_image):
     """A podman checkpoint archive of the app on the restoring host, signed there with an openssl key (0600)."""
     remove_containers("trust-archive-source")
     lab_ssh(RUN_HOST, "mkdir -p -m 0700 %s && cd %s && umask 077 && rm -f app.tar* && "
