@@ -51,7 +51,7 @@ def fleet_host():
 
 
 def sizes():
-    return dict(line.split()[::-1] for line in lab_ssh(HOST, "stat -c '%%n %%s' %s/*.tar" % ARCHIVES).splitlines())
+    return dict(line.split() for line in lab_ssh(HOST, "stat -c '%%n %%s' %s/*.tar" % ARCHIVES).splitlines())
 
 
 def test_fleet_info_lists_the_instanton_container_and_the_archives(fleet_host):
