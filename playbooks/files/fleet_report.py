@@ -73,8 +73,9 @@ def markdown(document, chart_note):
         host, c["name"], c["image"], c["state"], start_text(c).replace("|", "/"), duration(c["age_s"]),
         megabytes(c["memory_bytes"])) for host, c in rows(document, "containers")]
     lines += ["", "## Checkpoint archives", "", "| host | path | MB | age | signed |", "|---|---|---|---|---|"]
-    lines += ["| %s | %s | %s | %s | %s |" % (host, a["path"], megabytes(a["size_bytes"]), duration(a["age_s"]),
-                                             signature_text(a)) for host, a in rows(document, "archives")]
+    lines += ["| %s | %s | %s | %s | %s |" % (
+        host, a["path"], megabytes(a["size_bytes"]), duration(a["age_s"]), signature_text(a))
+        for host, a in rows(document, "archives")]
     return "\n".join(lines) + "\n"
 
 
@@ -127,7 +128,7 @@ def load_pyplot():
     try:
         import matplotlib
         matplotlib.use("Agg")
-        import matplotlib.pyplot as pyplot
+        from matplotlib import pyplot
     except ImportError as error:
         return None, "no chart: matplotlib is not installed in the controller's Python %s (%s); " \
                      "pip install matplotlib there to get fleet.png" % (sys.executable, error)
