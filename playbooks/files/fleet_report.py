@@ -61,7 +61,7 @@ def markdown(document, chart_note):
              "| host | containers | restored | cold | archives | signed | archive MB |", "|---|---|---|---|---|---|---|"]
     for host, entry in sorted(document["hosts"].items()):
         if "error" in entry:
-            lines.append("| %s | not read: %s | | | | | |" % (host, entry["error"].replace("|", "/")))
+            lines.append("| %s | not read: %s | | | | | |" % (host, " ".join(entry["error"].replace("|", "/").split())))
             continue
         summary = entry["summary"]
         lines.append("| %s | %d | %d | %d | %d | %d | %s |" % (

@@ -38,13 +38,13 @@ SIGNED = {"path": "/ck/a.tar", "size_bytes": 2000000, "age_s": 90000, "signed": 
 UNSIGNED = {"path": "/ck/b.tar", "size_bytes": 1000000, "age_s": 120, "signed": False, "signature": None}
 GATHERED = {"generated": "2026-12-01T10:00:00Z",
             "hosts": {"web2": host_result([COLD], [UNSIGNED]), "web1": host_result([RESTORED], [SIGNED, UNSIGNED]),
-                      "down": {"failed": True, "msg": "podman ps failed"}}}
+                      "down": {"failed": True, "msg": "podman ps\nfailed"}}}
 
 
 def test_the_document_keeps_the_results_drops_ansible_s_own_keys_and_names_failed_hosts(report):
     document = report.fleet_document(GATHERED["generated"], GATHERED["hosts"])
     assert sorted(document["hosts"]["web1"]) == ["archives", "containers", "missing_dirs", "summary"]
-    assert document["hosts"]["down"] == {"error": "podman ps failed"}
+    assert document["hosts"]["down"] == {"error": "podman ps\nfailed"}
     assert document["totals"] == {"containers": 2, "restored": 1, "cold": 1, "archives": 3, "signed": 1,
                                   "archive_bytes": 4000000}
 
