@@ -265,8 +265,8 @@ from ansible_collections.instanton.platform.plugins.module_utils.common._podman 
 # is another, so the checkpoint is tried again (podman cannot pass CRIU's --skip-in-flight).
 CHECKPOINT_ATTEMPTS = 3
 IN_FLIGHT_FIX = (" %d times in a row on connections not accepted yet: under steady traffic, have CRIU drop them with "
-                 "a line skip-in-flight in /etc/criu/crun.conf (crun with CRIU 4.2 or later reads it at every "
-                 "checkpoint; runc reads /etc/criu/runc.conf)" % CHECKPOINT_ATTEMPTS)
+                 "a line skip-in-flight in /etc/criu/default.conf (CRIU reads it at every checkpoint podman asks for; "
+                 "the criu role writes it from criu_extra_options)" % CHECKPOINT_ATTEMPTS)
 
 
 class Step(object):

@@ -16,7 +16,7 @@ from support import (LAB_INVENTORY, REPO, build_instanton_images, build_samples,
 NAME = "mig-counter"
 PORT = 19801
 DIRECTORY = "/var/lib/instanton/migration"
-CRUN_CRIU_CONFIG = "/etc/criu/crun.conf"
+CRIU_CONFIG = "/etc/criu/default.conf"
 # A counter over HTTP in the base image (perl-base has IO::Socket::INET): every request adds one,
 # so a value that goes on after the move proves the memory moved.
 COUNTER = (r"""use IO::Socket::INET; $|=1; my $n=0; """
@@ -112,12 +112,15 @@ def pair():
 def under_traffic(pair):
     """Under the prober's steady traffic every checkpoint meets connections not accepted yet and one being
     answered, which CRIU drops and closes only when told to (podman passes neither --skip-in-flight nor
-    --tcp-close): the source host's CRIU configuration for crun, as docs/migration.md tells users. A lab-host
-    file, removed afterwards."""
-    lab_ssh(pair[0], "test ! -e %s && printf 'skip-in-flight\\ntcp-close\\n' > %s"
-            % (CRUN_CRIU_CONFIG, CRUN_CRIU_CONFIG))
+    --tcp-close): two lines in the CRIU configuration of both hosts (a dump taken with tcp-close restores only
+    with it), as docs/migration.md tells users (what the criu role's criu_extra_options writes). The hosts'
+    files are put back afterwards."""
+    for host in pair:
+        lab_ssh(host, "cp -p %s %s.orig && printf 'skip-in-flight\\ntcp-close\\n' >> %s"
+                % (CRIU_CONFIG, CRIU_CONFIG, CRIU_CONFIG))
     yield pair
-    lab_ssh(pair[0], "rm -f %s" % CRUN_CRIU_CONFIG)
+    for host in pair:
+        lab_ssh(host, "mv %s.orig %s" % (CRIU_CONFIG, CRIU_CONFIG))
 
 
 def test_a_cpu_the_target_lacks_is_refused_before_anything_stops(tmp_path, pair):
