@@ -35,13 +35,6 @@ def setting(name, default):
     return os.environ.get("BENCH_" + name) or default
 
 
-def ensure_requirements():
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        subprocess.run([str(BIN / "pip"), "install", "-q", "-r", str(BENCH / "requirements.txt")], check=True)
-
-
 def ansible_env():
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
@@ -295,7 +288,6 @@ def summarize(pairs, measured, built, converge, host, runs):
 
 
 def main():
-    ensure_requirements()
     import report
     host = inventory_host(setting("HOST", ""))
     runs = int(setting("RUNS", "7"))
