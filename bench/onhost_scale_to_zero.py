@@ -64,7 +64,9 @@ def measure(service, timeout):
     sample["ms"] = round((time.monotonic() - started) * 1000, 1)
     sample["ok"] = service["expect"] in body.decode().replace(" ", "")
     record = start_record(service["name"], since)
-    sample.update(restored=record["restored"], start_command=record.get("start_command"))
+    # The tool's own clock, from the connection's arrival: its start command returned, the first answer.
+    sample.update(restored=record["restored"], start_command=record.get("start_command"),
+                  tool_start_ms=record.get("start_ms"), tool_answer_ms=record.get("wake_ms"))
     pids = podman("top", service["name"], "hpid").split()[1:]
     sample["rss_kb_before_idle"] = rss_kb(pids)
     wait_idle(service["name"], timeout, pids)

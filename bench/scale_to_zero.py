@@ -40,6 +40,17 @@ def host_spec(app, runs, image, restore_options):
          "port": SERVICES[action][0], "path": app["path"], "expect": app["expect"]} for action in SERVICES]}
 
 
+def wake_steps(group):
+    """Where a wake's time goes, from the tool's record (its clock starts when the connection arrives):
+    until the start command returned, then until the service's first answer to the tool, then the rest
+    (the proxy's start, its connection to the service and the client's answer)."""
+    import stats
+    timed = [s for s in group if s.get("tool_start_ms") is not None and s.get("tool_answer_ms") is not None]
+    return {"start_command": stats.summary([s["tool_start_ms"] for s in timed]),
+            "until_first_answer": stats.summary([s["tool_answer_ms"] - s["tool_start_ms"] for s in timed]),
+            "proxy_and_answer": stats.summary([s["ms"] - s["tool_answer_ms"] for s in timed])}
+
+
 def summary(samples, app_name):
     """Per idle action: median wake vs the median of the fast path timed in the same rounds, and the
     memory held before idle and after."""
@@ -50,6 +61,7 @@ def summary(samples, app_name):
         wake = stats.summary([s["ms"] for s in group])
         found[label] = {"first_request_ms": wake, "vs_fast_path": stats.ratio(wake, fast),
                         "restored": sum(1 for s in group if s.get("restored")), "n": len(group),
+                        "steps_ms": wake_steps(group),
                         "rss_kb_before_idle": stats.summary([s.get("rss_kb_before_idle") for s in group]),
                         "rss_kb_after_idle": stats.summary([s.get("rss_kb_after_idle") for s in group])}
     return found

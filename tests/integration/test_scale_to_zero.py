@@ -152,7 +152,10 @@ def archives(name):
 
 def test_nothing_runs_before_the_first_request_and_the_role_is_idempotent(services, tmp_path):
     for name in services.values():
-        assert not ssh("podman ps -a --format '{{.Names}}' | grep -x %s" % name, check=False).strip()
+        assert not ssh("podman ps --format '{{.Names}}' | grep -x %s" % name, check=False).strip()
+    # Idle action stop: the role made the spare the first request starts (created, so no process).
+    assert json.loads(ssh("podman container inspect %s" % services["stop"]))[0]["State"]["Status"] == "created"
+    assert not ssh("podman ps -a --format '{{.Names}}' | grep -x %s" % services["checkpoint"], check=False).strip()
     again = apply_role(tmp_path, role_vars("stop"))
     assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout[-3000:]
 
@@ -162,7 +165,8 @@ def test_idle_stop_gives_the_memory_back_and_the_next_request_restores(services)
     answer, first_ms = get("stop")
     assert answer["status"] == "ok"
     first = last_start(name)
-    assert first["restored"] is True and first["source"] == "image", first
+    assert first["restored"] is True and first["source"] == "image" and first["start_command"] == "api start", first
+    assert 0 < first["start_ms"] <= first["wake_ms"], first
     held = container_rss_kb(name)
     assert sum(held.values()) > 20000, held
     wait_until_idle(name)

@@ -6,6 +6,7 @@
   ready NAME             wait until the service answers; record how it started (restored or not)
   wake NAME              start it (checkpoint idle action: restore its newest checkpoint archive) and wait
   idle NAME              the idle action: stop it, or checkpoint it to disk and remove the container
+  prepare NAME           idle action stop: create the spare the first request starts, when there is no container
   checkpoint NAME        a scheduled checkpoint of the running service (--leave-running) and retention
   recover NAME           replace a dead container by a restore of its newest checkpoint archive
   proxy NAME             socket-activated: wake, then become systemd-socket-proxyd on the passed socket
@@ -190,7 +191,7 @@ def wait_for_answer(config, started):
             raise ScaleError("%s did not answer on %s within %ss" % (config["name"], config["backend"],
                                                                      config["readiness_timeout"]))
         time.sleep(0.01)
-    return int((time.time() - started) * 1000)
+    return elapsed_ms(started)
 
 
 def in_background(step):
@@ -210,12 +211,18 @@ def in_background(step):
     os._exit(0)
 
 
+def elapsed_ms(since):
+    return int((time.time() - since) * 1000)
+
+
 def ready(config, started=None, archive=None, fallback_reason=None, defer=False, start_command=None):
-    """Wait for the first answer and record the start (and how it was started); with defer (the proxy
-    is waiting), the image's restore marker is read from the container log in the background."""
+    """Wait for the first answer and record the start (how it was started, and start_ms: when its start
+    command returned); with defer (the proxy is waiting), the image's restore marker is read from the
+    container log in the background."""
     started = started or time.time()
-    facts = dict(wake_ms=wait_for_answer(config, started), source="checkpoint archive" if archive else "image",
-                 archive=archive, fallback_reason=fallback_reason, start_command=start_command)
+    facts = dict(start_ms=elapsed_ms(started) if start_command else None, wake_ms=wait_for_answer(config, started),
+                 source="checkpoint archive" if archive else "image", archive=archive,
+                 fallback_reason=fallback_reason, start_command=start_command)
     if archive:
         return record(config, started, restored=True, **facts)
     if defer:
@@ -308,10 +315,11 @@ def remove_leftover(config):
     return state == "running"
 
 
-def wake(config, defer=False):
+def wake(config, defer=False, started=None):
     """Start the service: the newest checkpoint archive (idle action checkpoint), else the image; an archive
-    that does not restore falls back to the image (the reason is recorded) rather than leave the port dead."""
-    started = time.time()
+    that does not restore falls back to the image (the reason is recorded) rather than leave the port dead.
+    started: when the connection that wakes it came (the record's times count from it)."""
+    started = started or time.time()
     with turn(config):
         if answers(config):
             return ready(config, started, defer=defer)
@@ -330,6 +338,16 @@ def wake(config, defer=False):
             return ready(config, started, defer=defer, start_command=wake_spare(config))
         podman(*run_arguments(config))
         return ready(config, started, defer=defer, start_command="podman run")
+
+
+def prepare(config):
+    """Idle action stop: the spare made ahead of the first request (when the role is applied), so that this
+    request finds one too; nothing when the service has a container (running or a spare)."""
+    with turn(config):
+        if config["idle_action"] != "stop" or container_state(config["name"]) is not None:
+            return {"changed": False}
+        prepare_spare(config)
+        return {"changed": True}
 
 
 def recover(config):
@@ -375,9 +393,9 @@ def scheduled_checkpoint(config, check):
     return {"changed": True, "taken": archive, "removed": removed}
 
 
-def proxy(config):
-    """Started by systemd-socket-activate with the held socket as fd 3: wake, then hand it to the proxy."""
-    wake(config, defer=True)
+def proxy(config, connection_at=None):
+    """Started with the held socket as fd 3: wake, then hand the socket to the proxy."""
+    wake(config, defer=True, started=connection_at)
     os.execv(config["proxyd"], [config["proxyd"], "--exit-idle-time=%s" % config["idle_time"], config["backend"]])
 
 
@@ -394,12 +412,13 @@ def hold(config):
     os.set_inheritable(LISTENING_FD, True)
     while True:
         select.select([LISTENING_FD], [], [])
+        connection_at = time.time()
         child = os.fork()
         if child == 0:
             # The proxy in this already started Python: no interpreter start-up on the waiting request.
-            # main returns only when the start failed (it said why); else the child became the proxy.
+            # This returns only when the start failed (it said why); else the child became the proxy.
             os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
-            os._exit(main(["proxy", config["name"]]))
+            os._exit(outcome_of(lambda: proxy(config, connection_at)))
         if os.waitpid(child, 0)[1] != 0:
             time.sleep(1)  # the start failed: no tight loop on the waiting connection
         try:
@@ -436,6 +455,7 @@ COMMANDS = {
     "ready": (0, lambda config, _check, _words: ready(config)),
     "wake": (0, lambda config, _check, _words: wake(config)),
     "idle": (0, lambda config, _check, _words: idle(config)),
+    "prepare": (0, lambda config, _check, _words: prepare(config)),
     "recover": (0, lambda config, _check, _words: recover(config)),
     "checkpoint": (0, lambda config, check, _words: scheduled_checkpoint(config, check)),
     "proxy": (0, lambda config, _check, _words: proxy(config)),
@@ -451,8 +471,13 @@ def main(argv):
     if len(words) < 2 or words[0] not in COMMANDS or len(words) != 2 + COMMANDS[words[0]][0]:
         print(__doc__, file=sys.stderr)
         return 2
+    return outcome_of(lambda: COMMANDS[words[0]][1](settings(words[1]), check, words[2:]))
+
+
+def outcome_of(step):
+    """Run step: its result as JSON on stdout and 0, or why it failed as JSON on stderr and 1."""
     try:
-        outcome = COMMANDS[words[0]][1](settings(words[1]), check, words[2:])
+        outcome = step()
     except ScaleError as exc:
         print(json.dumps({"failed": True, "msg": str(exc)}), file=sys.stderr)
         return 1
