@@ -125,7 +125,7 @@ def container_rss_kb(name, pids=()):
 
 
 def wait_until_idle(name):
-    """Until the service has no running container (stop leaves a created spare, checkpoint none)."""
+    """Until the service has no running container (stop leaves a created spare, checkpoint a stopped one)."""
     deadline = time.time() + IDLE_WAIT
     while ssh("podman ps --format '{{.Names}}' | grep -x %s" % name, check=False).strip():
         assert time.time() < deadline, "%s still runs %ds after its last request" % (name, IDLE_WAIT)
@@ -209,10 +209,13 @@ def test_idle_checkpoint_keeps_the_counter_and_archives_are_private(services):
     found = archives(name)
     assert found["/var/lib/instanton/checkpoints/%s" % name] == "700", found
     assert len(found) == 2 and all(mode == "600" for path, mode in found.items() if path.endswith(".tar")), found
+    # The container stays, stopped with its checkpoint, and is restored in place through podman's API.
+    kept = json.loads(ssh("podman container inspect %s" % name))[0]["State"]
+    assert kept["Status"] == "exited" and kept["Checkpointed"] is True, kept
     answer, _ms = get("checkpoint", "/count")
     assert answer["count"] == 4
     woke = last_start(name)
-    assert woke["restored"] is True and woke["source"] == "checkpoint archive", woke
+    assert woke["restored"] is True and woke["source"] == "checkpoint" and woke["start_command"] == "api restore", woke
 
 
 def test_scheduled_checkpoints_keep_the_newest_and_recover_a_killed_service(services):

@@ -4,8 +4,8 @@
 """Scale one InstantOn service to zero and back: the scale-to-zero tool (installed by the scale_to_zero role).
 
   ready NAME             wait until the service answers; record how it started (restored or not)
-  wake NAME              start it (checkpoint idle action: restore its newest checkpoint archive) and wait
-  idle NAME              the idle action: stop it, or checkpoint it to disk and remove the container
+  wake NAME              start it (checkpoint idle action: restore its checkpoint) and wait for its answer
+  idle NAME              the idle action: stop it (a spare waits), or checkpoint it to disk (it stays, stopped)
   prepare NAME           idle action stop: create the spare the first request starts, when there is no container
   checkpoint NAME        a scheduled checkpoint of the running service (--leave-running) and retention
   recover NAME           replace a dead container by a restore of its newest checkpoint archive
@@ -215,15 +215,15 @@ def elapsed_ms(since):
     return int((time.time() - since) * 1000)
 
 
-def ready(config, started=None, archive=None, fallback_reason=None, defer=False, start_command=None):
-    """Wait for the first answer and record the start (how it was started, and start_ms: when its start
-    command returned); with defer (the proxy is waiting), the image's restore marker is read from the
-    container log in the background."""
+def ready(config, started=None, source="image", archive=None, fallback_reason=None, defer=False, start_command=None):
+    """Wait for the first answer and record the start: its source (image, checkpoint: the one the idle action
+    left in the container, checkpoint archive), how it was started, and start_ms (when its start command
+    returned). A start from the image restored when the entrypoint said so: with defer (the proxy is waiting)
+    that is read from the container log in the background."""
     started = started or time.time()
     facts = dict(start_ms=elapsed_ms(started) if start_command else None, wake_ms=wait_for_answer(config, started),
-                 source="checkpoint archive" if archive else "image", archive=archive,
-                 fallback_reason=fallback_reason, start_command=start_command)
-    if archive:
+                 source=source, archive=archive, fallback_reason=fallback_reason, start_command=start_command)
+    if source != "image":
         return record(config, started, restored=True, **facts)
     if defer:
         in_background(lambda: record(config, started, restored=bool(start_outcome(config["name"])), **facts))
@@ -267,27 +267,42 @@ def prepare_spare(config):
     podman(*spare_arguments(config))
 
 
-def api_start(config):
-    """POST .../containers/NAME/start on podman's API socket; False when the start did not happen."""
+def api_post(config, action):
+    """POST .../containers/NAME/ACTION on podman's API socket: the HTTP status, or None when the API is not
+    served there."""
+    if not (config.get("api_socket") and os.path.exists(config["api_socket"])):
+        return None
     connection = UnixHTTPConnection(config["api_socket"])
     try:
-        connection.request("POST", "/v4.0.0/libpod/containers/%s/start" % config["name"])
+        connection.request("POST", "/v4.0.0/libpod/containers/%s/%s" % (config["name"], action))
         answer = connection.getresponse()
         answer.read()
-        return answer.status in (204, 304)
+        return answer.status
     except (IOError, OSError, HTTPException):
-        return False
+        return None
     finally:
         connection.close()
 
 
+def container_action(config, action, podman_args):
+    """start or restore the service's container through podman's API (no podman process to start while the
+    request waits), or with the podman command when the API is not served. How, or None when it did not
+    happen (no such container, or nothing to restore)."""
+    status = api_post(config, action)
+    if status is not None:
+        return "api " + action if status in (200, 204, 304) else None
+    done = podman(*(podman_args + [config["name"]]), check=False)
+    return " ".join(["podman"] + podman_args) if done.returncode == 0 else None
+
+
 def start_spare(config):
-    """Start the created spare: through podman's API when its socket is there (no podman process to
-    start while the request waits), else (or when that fails) `podman start`. How it was started, or
-    None when there was no spare to start."""
-    if config.get("api_socket") and os.path.exists(config["api_socket"]) and api_start(config):
-        return "api start"
-    return "podman start" if podman("start", config["name"], check=False).returncode == 0 else None
+    return container_action(config, "start", ["start"])
+
+
+def restore_in_place(config):
+    """Idle action checkpoint: restore the container from the checkpoint its idle action left in it (no
+    archive to unpack, no container to create); how, or None when there is none."""
+    return container_action(config, "restore", ["container", "restore"])
 
 
 def wake_spare(config):
@@ -316,19 +331,23 @@ def remove_leftover(config):
 
 
 def wake(config, defer=False, started=None):
-    """Start the service: the newest checkpoint archive (idle action checkpoint), else the image; an archive
-    that does not restore falls back to the image (the reason is recorded) rather than leave the port dead.
+    """Start the service. Idle action checkpoint: restore the checkpoint the idle action left in the container,
+    else the newest checkpoint archive, else the image; an archive that does not restore falls back to the
+    image (the reason is recorded) rather than leave the port dead. Idle action stop: start the spare.
     started: when the connection that wakes it came (the record's times count from it)."""
     started = started or time.time()
     with turn(config):
         if answers(config):
             return ready(config, started, defer=defer)
+        how = restore_in_place(config) if config["idle_action"] == "checkpoint" else None
+        if how:
+            return ready(config, started, "checkpoint", start_command=how)
         archive = newest_archive(config) if config["idle_action"] == "checkpoint" else None
         if archive:
             remove_leftover(config)
             try:
                 podman(*restore_arguments(config, archive))
-                return ready(config, started, archive, start_command="podman container restore")
+                return ready(config, started, "checkpoint archive", archive, start_command="podman container restore")
             except ScaleError as exc:
                 remove_leftover(config)
                 podman(*run_arguments(config))
@@ -359,7 +378,7 @@ def recover(config):
         if remove_leftover(config):
             raise ScaleError("%s is running: recover replaces a dead container only" % config["name"])
         podman(*restore_arguments(config, archive))
-        return ready(config, started, archive, start_command="podman container restore")
+        return ready(config, started, "checkpoint archive", archive, start_command="podman container restore")
 
 
 def idle(config):
@@ -367,19 +386,24 @@ def idle(config):
         return idle_action(config)
 
 
+def idle_already(config, state):
+    """Nothing of the service runs: stop leaves a created spare, checkpoint a stopped container."""
+    return state != "running" if config["idle_action"] == "checkpoint" else state in (None, "created")
+
+
 def idle_action(config):
     state = container_state(config["name"])
-    if state is None or (state == "created" and config["idle_action"] == "stop"):
+    if idle_already(config, state):
         return {"idle_action": config["idle_action"], "changed": False}
-    if config["idle_action"] == "checkpoint" and state == "running":
+    if config["idle_action"] == "checkpoint":
+        # The container stays, stopped with its checkpoint (in podman's storage, 0700), for the next wake to
+        # restore in place; the archive is for retention and `recover`.
         archive, removed = take_checkpoint(config, leave_running=False)
-        podman("rm", "--force", config["name"])
         return {"idle_action": "checkpoint", "archive": archive, "removed": removed, "changed": True}
     podman("rm", "--force", "--time", str(config["stop_timeout"]), config["name"])
-    if config["idle_action"] == "stop":
-        # The next wake starts this spare: no container to create, no network to set up.
-        prepare_spare(config)
-    return {"idle_action": config["idle_action"], "changed": True}
+    # The next wake starts this spare: no container to create, no network to set up.
+    prepare_spare(config)
+    return {"idle_action": "stop", "changed": True}
 
 
 def scheduled_checkpoint(config, check):

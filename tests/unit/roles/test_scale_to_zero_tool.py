@@ -79,8 +79,33 @@ def test_the_idle_spare_is_created_in_the_pod_that_holds_the_port(tool, tmp_path
     assert "--publish" not in tool.spare_arguments(settings)
 
 
-def test_an_api_start_on_a_missing_socket_is_no_start(tool, tmp_path):
-    assert tool.api_start({"name": "shop", "api_socket": str(tmp_path / "no-such.sock")}) is False
+def test_a_missing_api_socket_is_no_api(tool, tmp_path):
+    assert tool.api_post({"name": "shop", "api_socket": str(tmp_path / "no-such.sock")}, "start") is None
+
+
+@pytest.mark.parametrize("status, podman_rc, expected, podman_called", [
+    (204, None, "api start", False),
+    (304, None, "api start", False),  # already running
+    (404, None, None, False),  # no such container: no podman process to find that out again
+    (None, 0, "podman start", True),  # no API served: the podman command
+    (None, 125, None, True),
+])
+def test_a_container_is_started_through_the_api_else_podman(tool, monkeypatch, status, podman_rc, expected,
+                                                            podman_called):
+    called = []
+    monkeypatch.setattr(tool, "api_post", lambda config, action: status)
+    monkeypatch.setattr(tool, "podman", lambda *args, **kwargs: called.append(args) or type(
+        "Done", (), {"returncode": podman_rc})())
+    assert tool.start_spare({"name": "shop"}) == expected
+    assert called == ([("start", "shop")] if podman_called else [])
+
+
+@pytest.mark.parametrize("action, state, idle", [
+    ("stop", None, True), ("stop", "created", True), ("stop", "running", False), ("stop", "exited", False),
+    ("checkpoint", None, True), ("checkpoint", "exited", True), ("checkpoint", "running", False),
+])
+def test_what_counts_as_idle_follows_the_idle_action(tool, action, state, idle):
+    assert tool.idle_already({"idle_action": action}, state) is idle
 
 
 def test_wait_start_returns_the_record_of_a_start_since_then_only(tool, tmp_path, monkeypatch):
