@@ -190,7 +190,7 @@ def wait_for_answer(config, started):
         if now > deadline:
             raise ScaleError("%s did not answer on %s within %ss" % (config["name"], config["backend"],
                                                                      config["readiness_timeout"]))
-        time.sleep(0.01)
+        time.sleep(0.005)
     return elapsed_ms(started)
 
 
