@@ -58,9 +58,9 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock.connect(self.socket_path)
 
 
-def api_start(name):
+def api_start(name, socket_path=API_SOCKET):
     """POST .../containers/NAME/start, as instanton_container's api_socket does; returns once started."""
-    connection = UnixHTTPConnection(API_SOCKET)
+    connection = UnixHTTPConnection(socket_path)
     try:
         connection.request("POST", "/v4.0.0/libpod/containers/%s/start" % name)
         answer = connection.getresponse()

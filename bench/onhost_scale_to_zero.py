@@ -1,15 +1,15 @@
-"""Runs ON the bench host (python3, stdlib only): for each scale-to-zero service, wait until it is
+"""Runs ON the bench host (python3, stdlib only; bench/onhost.py beside it): for each scale-to-zero service, wait until it is
 idle (no running container: stop leaves a created spare, checkpoint nothing), time one request
 through the held port, read how that start went (the role's tool), measure the container's
 resident memory, and wait until it is idle again (its processes gone)."""
-import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
+
+from onhost import api_start  # bench/onhost.py, written beside this file
 
 TOOL = "/usr/local/libexec/instanton/instanton-scale-to-zero"
 # podman's API as the scale_to_zero role serves it (scale_to_zero_api_socket's default).
@@ -74,28 +74,6 @@ def measure(service, timeout):
     return sample
 
 
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path):
-        http.client.HTTPConnection.__init__(self, "localhost", timeout=60)
-        self.socket_path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.socket_path)
-
-
-def api_start(name):
-    connection = UnixHTTPConnection(API_SOCKET)
-    try:
-        connection.request("POST", "/v4.0.0/libpod/containers/%s/start" % name)
-        answer = connection.getresponse()
-        answer.read()
-    finally:
-        connection.close()
-    if answer.status != 204:
-        raise SystemExit("API start of %s: HTTP %d" % (name, answer.status))
-
-
 def first_answer_ms(port, path, expect, started, timeout):
     """ms from started (monotonic) to the first answer holding expect, polled every 5 ms."""
     while time.monotonic() - started < timeout:
@@ -119,7 +97,7 @@ def measure_fast_path(fast, timeout):
     podman(*(["create", "--name", name, "--pod", name + "-pod"] + fast["options"] + [fast["image"]]))
     try:
         started = time.monotonic()
-        api_start(name)
+        api_start(name, API_SOCKET)
         ms = first_answer_ms(fast["port"], fast["path"], fast["expect"], started, timeout)
         restored = "instanton: restored" in podman("logs", name)
     finally:

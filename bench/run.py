@@ -28,6 +28,8 @@ import stats  # noqa: E402
 
 BIN = REPO / ".venv" / "bin"
 INVENTORY = Path(os.environ.get("INSTANTON_INVENTORY", REPO / ".lab" / "inventory.yml"))
+# The on-host scripts (bench/onhost*.py) go here, side by side: the scale-to-zero one imports onhost.
+ONHOST_DIR = "/tmp/instanton-bench"
 FIRST_PORT = 28080
 
 
@@ -256,10 +258,10 @@ def scale_to_zero_samples(host, pairs, runs):
     stz_playbook = REPO / "playbooks" / "scale_to_zero.yml"
     for action in scale_to_zero.SERVICES:
         playbook(host, stz_playbook, scale_to_zero.role_vars(host, instanton_image(app, "generic"), action))
-    ssh(host, "cat > /tmp/instanton-bench-stz.py", stdin=(BENCH / "onhost_scale_to_zero.py").read_text())
+    ssh(host, "cat > %s/onhost_scale_to_zero.py" % ONHOST_DIR, stdin=(BENCH / "onhost_scale_to_zero.py").read_text())
     try:
         spec = scale_to_zero.host_spec(app, runs, instanton_image(app, "generic"), apps.RESTORE_OPTIONS)
-        measured = ssh(host, "python3 /tmp/instanton-bench-stz.py", stdin=json.dumps(spec))
+        measured = ssh(host, "python3 %s/onhost_scale_to_zero.py" % ONHOST_DIR, stdin=json.dumps(spec))
     finally:
         for action in scale_to_zero.SERVICES:
             playbook(host, stz_playbook, dict(scale_to_zero.role_vars(host, "", action), scale_to_zero_state="absent"))
@@ -300,9 +302,9 @@ def main():
         converge = {"first_seconds": first[0], "first_changed": first[1],
                     "rerun_seconds": again[0], "rerun_changed": again[1]}
     built = build(host, pairs)
-    ssh(host, "cat > /tmp/instanton-bench.py", stdin=(BENCH / "onhost.py").read_text())
+    ssh(host, "mkdir -p %s && cat > %s/onhost.py" % (ONHOST_DIR, ONHOST_DIR), stdin=(BENCH / "onhost.py").read_text())
     spec = host_spec(pairs, runs)
-    measured = json.loads(ssh(host, "python3 /tmp/instanton-bench.py", stdin=json.dumps(spec)))
+    measured = json.loads(ssh(host, "python3 %s/onhost.py" % ONHOST_DIR, stdin=json.dumps(spec)))
     measured["samples"] += scale_to_zero_samples(host, pairs, runs)
     result = summarize(pairs, measured, built, converge, host, runs)
     result["scale_to_zero"] = scale_to_zero.summary(measured["samples"], "python-app")
