@@ -9,7 +9,7 @@ import sys
 import time
 import urllib.request
 
-from onhost import api_start  # bench/onhost.py, written beside this file
+from onhost import SETTLE_SECONDS, api_start  # bench/onhost.py, written beside this file
 
 TOOL = "/usr/local/libexec/instanton/instanton-scale-to-zero"
 # podman's API as the scale_to_zero role serves it (scale_to_zero_api_socket's default).
@@ -55,8 +55,33 @@ def start_record(name, since):
     return json.loads(done.stdout)
 
 
+def transient_podman_processes():
+    """podman processes other than API services: the `podman container cleanup` that conmon runs when a
+    container exits, a `podman rm` of the idle action, and so on."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as handle:
+                words = handle.read().split(b"\0")
+        except IOError:
+            continue  # gone meanwhile
+        if os.path.basename(words[0]) == b"podman" and b"service" not in words:
+            found.append(pid)
+    return found
+
+
+def settle(timeout=20):
+    """Before each timed start: until the last sample's clean-up has finished (on 2 cores it takes CPU from
+    the next start), then SETTLE_SECONDS, as bench/onhost.py waits between its samples."""
+    deadline = time.monotonic() + timeout
+    while transient_podman_processes() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(SETTLE_SECONDS)
+
+
 def measure(service, timeout):
     wait_idle(service["name"], timeout)
+    settle()
     sample = {"label": service["label"], "ok": False}
     since = time.time()
     started = time.monotonic()
@@ -95,6 +120,7 @@ def measure_fast_path(fast, timeout):
     podman("pod", "create", "--name", name + "-pod", "--publish", "127.0.0.1:%d:%d" % (fast["port"], fast["app_port"]))
     podman("pod", "start", name + "-pod")
     podman(*(["create", "--name", name, "--pod", name + "-pod"] + fast["options"] + [fast["image"]]))
+    settle()
     try:
         started = time.monotonic()
         api_start(name, API_SOCKET)

@@ -158,13 +158,18 @@ def answers(config):
         return False
 
 
-def start_outcome(name):
-    """True/False from the InstantOn entrypoint's markers; None when it printed neither."""
-    logs = podman("logs", name, check=False)
-    text = logs.stdout + logs.stderr
-    if RESTORED_MARKER in text:
-        return True
-    return False if COLD_START_MARKER in text else None
+def start_outcome(name, patience=2.0):
+    """True/False from the InstantOn entrypoint's markers; None when it printed neither within patience
+    seconds (it prints the restored one after CRIU's restore returns: the app may have answered first)."""
+    deadline = time.time() + patience
+    while True:
+        logs = podman("logs", name, check=False)
+        text = logs.stdout + logs.stderr
+        if RESTORED_MARKER in text or COLD_START_MARKER in text:
+            return RESTORED_MARKER in text
+        if time.time() > deadline:
+            return None
+        time.sleep(0.2)
 
 
 def record(config, started, **facts):
@@ -347,7 +352,8 @@ def wake(config, defer=False, started=None):
             remove_leftover(config)
             try:
                 podman(*restore_arguments(config, archive))
-                return ready(config, started, "checkpoint archive", archive, start_command="podman container restore")
+                return ready(config, started, "checkpoint archive", archive,
+                             start_command="podman container restore --import")
             except ScaleError as exc:
                 remove_leftover(config)
                 podman(*run_arguments(config))
@@ -378,7 +384,7 @@ def recover(config):
         if remove_leftover(config):
             raise ScaleError("%s is running: recover replaces a dead container only" % config["name"])
         podman(*restore_arguments(config, archive))
-        return ready(config, started, "checkpoint archive", archive, start_command="podman container restore")
+        return ready(config, started, "checkpoint archive", archive, start_command="podman container restore --import")
 
 
 def idle(config):
