@@ -75,9 +75,10 @@ class Prober(threading.Thread):
     """Polls the counter on both hosts from the controller: the last answer from the source,
     the first from the target, and every value seen, by the controller's clock."""
 
-    def __init__(self, source, target):
+    def __init__(self, source, target, count=None):
         threading.Thread.__init__(self, daemon=True)
         self.source, self.target = source, target
+        self.count = count or count_at
         self.last_source = self.first_target = None
         self.seen = []
         self.done = threading.Event()
@@ -85,7 +86,7 @@ class Prober(threading.Thread):
     def run(self):
         while not self.done.is_set():
             for host in (self.source, self.target):
-                value = count_at(host, timeout=0.2)
+                value = self.count(host, timeout=0.2)
                 if value is None:
                     continue
                 self.seen.append((host, value))
