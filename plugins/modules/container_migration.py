@@ -32,6 +32,12 @@ description:
   - "O(step=finish), on the source: after O(outcome=migrated) removes the stopped source container and its
     archives; after O(outcome=failed) restores the source in place from its kept checkpoint (its state goes on),
     or starts it cold if that fails, and says which."
+  - "Direct copy (host to host): O(step=copy_key), on the source, makes a key pair for this move only (the
+    private key stays there, C(0600), and is never returned); O(step=authorize), on the target, lets that key run
+    one forced command (write this move's archive into O(directory)) from O(from_address) only, and returns the
+    target's SSH host keys; O(step=export_image) and O(step=checkpoint) with O(send_to) then stream the archive to
+    the target over SSH, checking those host keys; O(step=revoke), on both hosts, removes the key, its
+    C(authorized_keys) line and the C(known_hosts) file. The target's step checks the SHA-256 as with any copy."
   - "O(runtime=docker) runs the same steps with Docker Engine (experimental mode, CRIU): images move with
     C(docker save) / C(docker load) by ID; O(step=checkpoint) runs C(docker checkpoint create) (the checkpoint stays
     in the container's own directory) and packs that directory with the container's C(docker inspect) into one
@@ -59,7 +65,7 @@ options:
     description: The step to run on this host (see the description).
     type: str
     required: true
-    choices: [inspect, prepare, export_image, import_image, checkpoint, restore, finish]
+    choices: [inspect, prepare, export_image, import_image, checkpoint, restore, finish, copy_key, authorize, revoke]
   name:
     description: The container that moves; it keeps its name on the target.
     type: str
@@ -84,6 +90,37 @@ options:
   image:
     description: With O(step=export_image) and O(step=import_image), the image's ID (C(image_id) of the RV(container) that O(step=inspect) returned).
     type: str
+  image_name:
+    description:
+      - With O(step=import_image), the image's name on the source (C(image_name) of the RV(container)). When the
+        target has no image of that name, the image is tagged with it, as C(podman container restore --import)
+        looks the name up first (and tries to pull it when missing).
+    type: str
+  public_key:
+    description: With O(step=authorize), the public key that O(step=copy_key) returned on the source.
+    type: str
+  from_address:
+    description: With O(step=authorize), the source's address as the target sees it; the key works from there only.
+    type: str
+  send_to:
+    description:
+      - With O(step=export_image) and O(step=checkpoint), stream the archive straight to the target over SSH (as
+        C(root), with the key of O(step=copy_key)) right after writing it.
+    type: dict
+    suboptions:
+      address:
+        description: The target's address as the source reaches it.
+        type: str
+        required: true
+      port:
+        description: The target's SSH port.
+        type: int
+        default: 22
+      host_keys:
+        description: The target's SSH host keys (RV(host_keys) of O(step=authorize)); no other key is accepted.
+        type: list
+        elements: str
+        required: true
   sha256:
     description:
       - With O(step=import_image) and O(step=restore), the archive's SHA-256 as the source computed it; a
@@ -212,6 +249,25 @@ image_present:
   description: With O(step=prepare), whether the source's image (by ID) is on this host.
   returned: with O(step=prepare)
   type: bool
+image_name_present:
+  description:
+    - With O(step=prepare), whether an image of the source's image name is on this host (podman's restore needs
+      the name; O(step=import_image) tags the image when it is missing). Always true with O(runtime=docker).
+  returned: with O(step=prepare)
+  type: bool
+public_key:
+  description: With O(step=copy_key), the move's public key (null in check mode).
+  returned: with O(step=copy_key)
+  type: str
+host_keys:
+  description: With O(step=authorize), this host's SSH host keys (C(type key)).
+  returned: with O(step=authorize)
+  type: list
+  elements: str
+copy_ms:
+  description: With O(send_to), how long streaming the archive to the target took.
+  returned: with O(send_to)
+  type: int
 missing_cpu_features:
   description: With O(step=prepare), the CPU features the source has and this host lacks (also when O(force) let it go on).
   returned: with O(step=prepare)
@@ -285,12 +341,16 @@ source_restart:
   type: str
 """
 
+import glob
 import os
 import shutil
+import subprocess
 import tarfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_text
+from ansible_collections.instanton.platform.plugins.module_utils.migration import _direct_copy as direct
 from ansible_collections.instanton.platform.plugins.module_utils.host import _cpu_features as cpu_features
 from ansible_collections.instanton.platform.plugins.module_utils.migration import _migration as migration
 from ansible_collections.instanton.platform.plugins.module_utils.common import _readiness as probes
@@ -375,9 +435,95 @@ class Step(object):
         hint = (" Hint: %s." % cause["hint"]) if cause else ""
         self.module.fail_json(msg="%s: %s %s%s" % (message, output.strip()[-1500:], errors, hint), **extra)
 
-    def private_archive_result(self, path):
+    def private_archive_result(self, path, kind):
+        """The archive's path, size and SHA-256; sent straight to the target first with O(send_to)."""
         os.chmod(path, migration.PRIVATE_FILE_MODE)
-        return dict(archive=path, bytes=os.path.getsize(path), sha256=file_sha256(path))
+        result = dict(archive=path, bytes=os.path.getsize(path), sha256=file_sha256(path))
+        if self.params["send_to"]:
+            result["copy_ms"] = self.send(path, kind)
+        return result
+
+    def send(self, path, kind):
+        """Stream the archive to the target over SSH with the move's key (direct copy); milliseconds taken."""
+        target = self.params["send_to"]
+        key = direct.key_path(self.params["directory"], self.name)
+        if not os.path.isfile(key):
+            self.module.fail_json(msg="no copy key %s on the source: run step=copy_key first" % key)
+        known_hosts = direct.known_hosts_path(self.params["directory"], self.name)
+        lines = direct.known_hosts_lines(target["address"], target["port"], target["host_keys"])
+        if not lines:
+            self.module.fail_json(msg="send_to.host_keys holds no SSH host key of the target")
+        migration.write_private_lines(known_hosts, lines)
+        args = direct.ssh_arguments(self.module.get_bin_path("ssh", required=True), key, known_hosts,
+                                    target["address"], target["port"], kind)
+        started = time.time()
+        with open(path, "rb") as archive:
+            ssh = subprocess.Popen(args, stdin=archive, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            err = ssh.communicate()[1]
+        if ssh.returncode != 0:
+            self.module.fail_json(msg="the %s archive could not be sent to %s over SSH (direct copy): %s"
+                                      % (kind, target["address"], to_text(err).strip()[-1000:]))
+        return int(round((time.time() - started) * 1000))
+
+    def copy_key(self):
+        """On the source: a key pair for this move only; the private key stays here (0600), never returned."""
+        key = direct.key_path(self.params["directory"], self.name)
+        if self.module.check_mode:
+            return dict(changed=not os.path.isfile(key), public_key=None)
+        migration.make_private_dir(self.params["directory"])
+        changed = not (os.path.isfile(key) and os.path.isfile(key + ".pub"))
+        if changed:
+            migration.remove_file(key)
+            migration.remove_file(key + ".pub")
+            self.module.run_command([self.module.get_bin_path("ssh-keygen", required=True), "-q", "-t", "ed25519",
+                                     "-N", "", "-C", direct.marker(self.name), "-f", key], check_rc=True)
+        os.chmod(key, migration.PRIVATE_FILE_MODE)
+        with open(key + ".pub") as public:
+            return dict(changed=changed, public_key=" ".join(public.read().split()[:2]))
+
+    def authorized_keys(self):
+        path = os.path.expanduser("~/.ssh/authorized_keys")
+        lines = []
+        if os.path.isfile(path):
+            with open(path) as handle:
+                lines = handle.read().splitlines()
+        return path, lines
+
+    def authorize(self):
+        """On the target: the move's public key may write this move's archives, from the source's address only.
+        Returns the target's SSH host keys, which the source checks."""
+        public_key = self.params["public_key"].strip()
+        if not direct.PUBLIC_KEY.match(public_key):
+            self.module.fail_json(msg="public_key must be one ssh-ed25519 key, as step=copy_key returned it")
+        host_keys = []
+        for path in sorted(glob.glob("/etc/ssh/ssh_host_*_key.pub")):
+            with open(path) as handle:
+                host_keys.append(" ".join(handle.read().split()[:2]))
+        if not host_keys:
+            self.module.fail_json(msg="nothing was stopped: the target has no SSH host key (/etc/ssh/ssh_host_*_key.pub); "
+                                      "a direct copy needs sshd there")
+        path, lines = self.authorized_keys()
+        wanted = direct.without_marked(lines, self.name) + [direct.authorized_line(
+            public_key, self.params["from_address"], self.params["directory"], self.name)]
+        changed = wanted != lines
+        if changed and not self.module.check_mode:
+            migration.make_private_dir(self.params["directory"])
+            migration.write_private_lines(path, wanted)
+        return dict(changed=changed, host_keys=host_keys)
+
+    def revoke(self):
+        """On the source or the target: this move's authorized_keys line, key pair and known_hosts, gone."""
+        path, lines = self.authorized_keys()
+        kept = direct.without_marked(lines, self.name)
+        key = direct.key_path(self.params["directory"], self.name)
+        files = [name for name in (key, key + ".pub", direct.known_hosts_path(self.params["directory"], self.name))
+                 if os.path.exists(name)]
+        if not self.module.check_mode:
+            if kept != lines:
+                migration.write_private_lines(path, kept)
+            for name in files:
+                migration.remove_file(name)
+        return dict(changed=kept != lines or bool(files))
 
     # ------------------------------------------------------------------ steps
 
@@ -415,7 +561,13 @@ class Step(object):
         if problem:
             self.module.warn("forced past a CPU check: %s" % problem)
         image_present = self.engine.image(source["container"]["image_id"]) is not None
-        return dict(changed=False, cpu=here, missing_cpu_features=missing, image_present=image_present)
+        return dict(changed=False, cpu=here, missing_cpu_features=missing, image_present=image_present,
+                    image_name_present=self.has_image_name(source["container"].get("image_name")))
+
+    def has_image_name(self, name):
+        """Whether podman finds the image name here: `podman container restore --import` looks the name up
+        before the ID, and tries to pull it when it is missing."""
+        return not name or self.engine.image(name) is not None
 
     def export_image(self):
         path = self.archive("image")
@@ -424,20 +576,26 @@ class Step(object):
         migration.make_private_dir(self.params["directory"])
         migration.remove_file(path)
         self.engine.run(self.save_arguments(path))
-        return dict(changed=True, **self.private_archive_result(path))
+        return dict(changed=True, **self.private_archive_result(path, "image"))
 
     def import_image(self):
         path = self.archive("image")
-        if self.engine.image(self.params["image"]) is not None:
+        present = self.engine.image(self.params["image"]) is not None
+        named = self.has_image_name(self.params["image_name"])
+        if present and named:
             return dict(changed=False, archive=path)
         if self.module.check_mode:
             return dict(changed=True, archive=path)
-        self.check_sha256(path)
-        self.engine.run(["load", "--input", path])
-        migration.remove_file(path)
-        if self.engine.image(self.params["image"]) is None:
-            self.module.fail_json(msg="%s load did not bring image %s to this host: its ID changed on the way"
-                                      % (self.params["runtime"], self.params["image"]))
+        if not present:
+            self.check_sha256(path)
+            self.engine.run(["load", "--input", path])
+            migration.remove_file(path)
+            if self.engine.image(self.params["image"]) is None:
+                self.module.fail_json(msg="%s load did not bring image %s to this host: its ID changed on the way"
+                                          % (self.params["runtime"], self.params["image"]))
+        if not named:
+            # Only a name the target lacks: its own images keep theirs.
+            self.engine.run(["tag", self.params["image"], self.params["image_name"]])
         return dict(changed=True, archive=path)
 
     def checkpoint(self):
@@ -466,7 +624,7 @@ class Step(object):
                                   "dump", out + err)
         checkpoint_ms = int(round((time.time() - started) * 1000))
         return dict(changed=True, last_answer_at=last_answer_at, checkpoint_ms=checkpoint_ms, checkpoint_attempts=attempt,
-                    **self.private_archive_result(path))
+                    **self.private_archive_result(path, "checkpoint"))
 
     def restore(self):
         path = self.archive("checkpoint")
@@ -550,6 +708,10 @@ class DockerStep(Step):
     def save_arguments(self, path):
         return ["save", "--output", path, self.params["image"]]
 
+    def has_image_name(self, name):
+        # The container is created again from the image ID: a name is not needed.
+        return True
+
     def own_checkpoint(self, container):
         return docker.container_checkpoint_dir(self.engine.root(), container["Id"], migration.DOCKER_CHECKPOINT)
 
@@ -582,7 +744,7 @@ class DockerStep(Step):
         docker.make_private(own)
         migration.pack_docker_checkpoint(path, own, container, self.params["compress"])
         return dict(changed=True, last_answer_at=last_answer_at, checkpoint_ms=checkpoint_ms, checkpoint_attempts=attempt,
-                    **self.private_archive_result(path))
+                    **self.private_archive_result(path, "checkpoint"))
 
     def restore(self):
         path = self.archive("checkpoint")
@@ -633,6 +795,15 @@ class DockerStep(Step):
         return how
 
 
+def direct_copy_problem(params):
+    """What keeps the archives from going straight to the target, or None."""
+    if not (params["send_to"] or params["step"] in ("copy_key", "authorize")):
+        return None
+    return (direct.directory_problem(params["directory"])
+            or (params["send_to"] and direct.address_problem(params["send_to"]["address"], "send_to.address"))
+            or (params["from_address"] is not None and direct.address_problem(params["from_address"], "from_address")))
+
+
 def runtime_problem(params):
     """What Docker cannot do that was asked for, or None."""
     if params["runtime"] != "docker":
@@ -649,13 +820,15 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             step=dict(type="str", required=True,
-                      choices=["inspect", "prepare", "export_image", "import_image", "checkpoint", "restore", "finish"]),
+                      choices=["inspect", "prepare", "export_image", "import_image", "checkpoint", "restore", "finish",
+                               "copy_key", "authorize", "revoke"]),
             name=dict(type="str", required=True),
             directory=dict(type="path", default="/var/lib/instanton/migration"),
             cpu_flags=dict(type="list", elements="str"),
             source=dict(type="dict"),
             force=dict(type="bool", default=False),
             image=dict(type="str"),
+            image_name=dict(type="str"),
             sha256=dict(type="str"),
             tcp_established=dict(type="bool", default=False),
             compress=dict(type="str", default="none", choices=["none", "gzip", "zstd"]),
@@ -667,15 +840,22 @@ def main():
             outcome=dict(type="str", choices=["migrated", "failed"]),
             readiness=dict(type="dict", options=probes.argument_spec(60)),
             runtime=dict(type="str", default="podman", choices=["podman", "docker"]),
+            public_key=dict(type="str"),
+            from_address=dict(type="str"),
+            send_to=dict(type="dict", options=dict(
+                address=dict(type="str", required=True),
+                port=dict(type="int", default=22),
+                host_keys=dict(type="list", elements="str", required=True, no_log=False),
+            )),
             executable=dict(type="str"),
         ),
         required_if=[("step", "prepare", ("source",)), ("step", "export_image", ("image",)),
                      ("step", "import_image", ("image", "sha256")), ("step", "restore", ("sha256",)),
-                     ("step", "finish", ("outcome",))],
+                     ("step", "finish", ("outcome",)), ("step", "authorize", ("public_key", "from_address"))],
         supports_check_mode=True,
     )
     problem = (container_name_problem(module.params["name"]) or probes.problem(module.params["readiness"])
-               or runtime_problem(module.params))
+               or runtime_problem(module.params) or direct_copy_problem(module.params))
     if problem:
         module.fail_json(msg=problem)
     runtime = module.params["runtime"]

@@ -306,3 +306,40 @@ def test_an_established_connection_inside_the_container_survives_the_move(tmp_pa
     finally:
         for host in pair:
             podman(host, "rm --force --ignore %s" % TCP_NAME)
+
+
+def test_a_direct_copy_brings_an_image_the_target_lacks_by_name_and_leaves_no_key_behind(tmp_path, pair):
+    """migration_copy=direct: the archives go from the source straight to the target over SSH with a key made for
+    this move. The counter runs from a name only the source has: podman's restore looks the name up (and would try
+    to pull it), so the copied image gets that name on the target."""
+    source, target = pair
+    remove_counter(source)
+    remove_counter(target)
+    image = "localhost/mig-counter:direct"
+    podman(source, "tag localhost/debian:13 %s" % image)
+    podman(target, "rmi --ignore %s" % image)
+    podman(source, "run --detach --name %s --publish 0.0.0.0:%d:8080 %s perl -e '%s'"
+           % (NAME, PORT, image, COUNTER.replace("'", "'\\''")))
+    try:
+        deadline = time.time() + 30
+        while count_at(source) is None:
+            assert time.time() < deadline, "the counter did not answer"
+            time.sleep(0.1)
+        before = count_at(source)
+        done, result = migrate(tmp_path, source, target, migration_copy="direct")
+        assert done.returncode == 0, done.stdout[-4000:]
+        assert result["copy"] == "direct" and result["copy_ms"] >= 0 and result["image_copied"] is True
+        assert result["answered"] and result["restored"] and result["source_removed"]
+        assert count_at(target) > before
+        assert podman(target, "image inspect --format '{{.Id}}' %s" % image).strip() == \
+            podman(source, "image inspect --format '{{.Id}}' localhost/debian:13").strip()
+        print("direct copy: downtime %d ms, copy %d ms, archive %d bytes"
+              % (result["downtime_ms"], result["copy_ms"], result["bytes"]))
+        # Nothing of the move's key is left: no authorized line on the target, no key files on the source.
+        for host in pair:
+            assert lab_ssh(host, "grep -c instanton-migration /root/.ssh/authorized_keys", check=False).strip() == "0"
+            assert lab_ssh(host, "ls %s 2>/dev/null | grep -c copy-key" % DIRECTORY, check=False).strip() == "0"
+    finally:
+        remove_counter(target)
+        podman(source, "rmi --ignore %s" % image)
+        podman(target, "rmi --ignore %s" % image)

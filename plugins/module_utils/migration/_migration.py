@@ -235,3 +235,15 @@ def unpack_docker_checkpoint(path, destination):
                     if not chunk:
                         break
                     out.write(chunk)
+
+
+def write_private_lines(path, lines):
+    """LINES into PATH atomically (a 0600 file beside it, then renamed), its directory made 0700 if missing."""
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, PRIVATE_DIR_MODE)
+    partial = path + ".instanton-part"
+    remove_file(partial)
+    with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE), "w") as handle:
+        handle.write("".join(line + "\n" for line in lines))
+    os.rename(partial, path)
