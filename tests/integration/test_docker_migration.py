@@ -128,7 +128,8 @@ def test_a_failed_start_on_the_target_restarts_the_source_from_its_checkpoint(tm
     assert not exists(target)
 
 
-def test_a_docker_counter_moves_to_the_other_host_and_goes_on_counting(tmp_path, pair):
+@pytest.mark.parametrize("copy", ["controller", "direct"])
+def test_a_docker_counter_moves_to_the_other_host_and_goes_on_counting(tmp_path, pair, copy):
     source, target = pair
     clean(target)
     if count_at(source) is None:
@@ -136,7 +137,7 @@ def test_a_docker_counter_moves_to_the_other_host_and_goes_on_counting(tmp_path,
     prober = Prober(source, target, count_at)
     prober.start()
     try:
-        done, result = migrate(tmp_path, source, target, migration_keep_archives=True)
+        done, result = migrate(tmp_path, source, target, migration_keep_archives=True, migration_copy=copy)
     finally:
         prober.done.set()
         prober.join()
@@ -148,8 +149,9 @@ def test_a_docker_counter_moves_to_the_other_host_and_goes_on_counting(tmp_path,
     assert first_on_target > last_on_source, prober.seen[-10:]
     assert prober.first_target > prober.last_source
     observed_ms = (prober.first_target - prober.last_source) * 1000
-    print("docker downtime: module %d ms, prober %d ms, checkpoint %d ms, restore %d ms, archive %d bytes, "
-          "image copied %s" % (result["downtime_ms"], observed_ms, result["checkpoint_ms"], result["restore_ms"],
+    assert result["copy"] == copy
+    print("docker, %s copy: downtime: module %d ms, prober %d ms, checkpoint %d ms, restore %d ms, archive %d bytes, "
+          "image copied %s" % (copy, result["downtime_ms"], observed_ms, result["checkpoint_ms"], result["restore_ms"],
                                result["bytes"], result["image_copied"]))
     assert result["downtime_ms"] > 0
     archive = "%s/%s.checkpoint.tar" % (DIRECTORY, NAME)

@@ -10,8 +10,8 @@ import urllib.request
 import pytest
 import yaml
 
-from support import (LAB_INVENTORY, REPO, build_instanton_images, build_samples, lab_hosts, lab_ssh, run_module,
-                     run_playbook)
+from support import (LAB_INVENTORY, REPO, SAMPLE_INSTANTON_BUILD, SAMPLE_INSTANTON_IMAGE, build_instanton_images,
+                     build_samples, lab_hosts, lab_ssh, run_module, run_playbook)
 
 NAME = "mig-counter"
 PORT = 19801
@@ -220,16 +220,14 @@ def test_the_counter_moves_to_the_other_host_and_goes_on_counting(tmp_path, unde
     assert started_at(target) == running_since
 
 
-INSTANTON_IMAGE = "localhost/instanton-sample-python-app:instanton"
-APP_IMAGE = "localhost/instanton-sample-python-app:latest"
+INSTANTON_IMAGE = SAMPLE_INSTANTON_IMAGE
 APP_READINESS = {"type": "http", "port": 8080, "path": "/healthz"}
 
 
 def test_an_instanton_image_records_its_cpu_and_a_host_that_lacks_some_starts_cold(pair):
     source, _target = pair
     build_samples(source, ["python-app"])
-    build_instanton_images(source, {"generic": {"name": INSTANTON_IMAGE, "app_image": APP_IMAGE,
-                                                "readiness": APP_READINESS}}, {})
+    build_instanton_images(source, {"generic": SAMPLE_INSTANTON_BUILD}, {})
     labels = json.loads(podman(source, "image inspect --format '{{json .Labels}}' %s" % INSTANTON_IMAGE))
     flags = lab_ssh(source, "grep -m1 '^flags' /proc/cpuinfo").split(":", 1)[1].split()
     assert labels["io.instanton.platform.build.cpu-flags"].split() == sorted(set(flags))
