@@ -343,13 +343,12 @@ source_restart:
 
 import glob
 import os
+import pwd
 import shutil
-import subprocess
 import tarfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.instanton.platform.plugins.module_utils.migration import _direct_copy as direct
 from ansible_collections.instanton.platform.plugins.module_utils.host import _cpu_features as cpu_features
 from ansible_collections.instanton.platform.plugins.module_utils.migration import _migration as migration
@@ -456,13 +455,15 @@ class Step(object):
         migration.write_private_lines(known_hosts, lines)
         args = direct.ssh_arguments(self.module.get_bin_path("ssh", required=True), key, known_hosts,
                                     target["address"], target["port"], kind)
+        # The archive is ssh's standard input, read by the shell (no quoting: the path and ssh's arguments are
+        # positional parameters), not through this process's memory.
         started = time.time()
-        with open(path, "rb") as archive:
-            ssh = subprocess.Popen(args, stdin=archive, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            err = ssh.communicate()[1]
-        if ssh.returncode != 0:
+        rc, _out, err = self.module.run_command(
+            [self.module.get_bin_path("sh", required=True), "-c", 'archive=$1; shift; exec "$@" < "$archive"', "sh",
+             path] + args)
+        if rc != 0:
             self.module.fail_json(msg="the %s archive could not be sent to %s over SSH (direct copy): %s"
-                                      % (kind, target["address"], to_text(err).strip()[-1000:]))
+                                      % (kind, target["address"], err.strip()[-1000:]))
         return int(round((time.time() - started) * 1000))
 
     def copy_key(self):
@@ -482,7 +483,7 @@ class Step(object):
             return dict(changed=changed, public_key=" ".join(public.read().split()[:2]))
 
     def authorized_keys(self):
-        path = os.path.expanduser("~/.ssh/authorized_keys")
+        path = os.path.join(pwd.getpwuid(os.getuid()).pw_dir, ".ssh", "authorized_keys")
         lines = []
         if os.path.isfile(path):
             with open(path) as handle:
