@@ -161,6 +161,15 @@ def share_image(source, target, image):
     assert image_id(target, image) == wanted
 
 
+# The demo's InstantOn image of samples/python-app, built with the demo's arguments (playbooks/demo.yml). Tests that
+# share the tag build it with exactly these: other inputs (another readiness path, a CRIU suite) rebuild it, and
+# each rebuild gives a new image ID, which the demo's next migration then has to copy to the other host again.
+SAMPLE_APP_IMAGE = "localhost/instanton-sample-python-app:latest"
+SAMPLE_INSTANTON_IMAGE = "localhost/instanton-sample-python-app:instanton"
+SAMPLE_INSTANTON_BUILD = {"name": SAMPLE_INSTANTON_IMAGE, "app_image": SAMPLE_APP_IMAGE,
+                          "readiness": {"type": "http", "port": 8080, "path": "/"}}
+
+
 def build_instanton_images(host, args_by_key, measured):
     """instanton_image on a lab host for each key's arguments; the results, with each build's time
     and image size recorded in measured[key]."""

@@ -152,7 +152,6 @@ path:
   type: str
 """
 
-import json
 import os
 import shutil
 import time
@@ -161,28 +160,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.instanton.platform.plugins.module_utils.instanton import _docker_checkpoint as docker
 from ansible_collections.instanton.platform.plugins.module_utils.common import _readiness as readiness
 from ansible_collections.instanton.platform.plugins.module_utils.common._podman import container_name_problem
-
-# Each 42900 conflict names one blob; a checkpoint has a handful.
-MAX_CONTENT_CONFLICTS = 5
-
-
-class Docker(object):
-    def __init__(self, module):
-        self.module = module
-        self.executable = module.get_bin_path(module.params["executable"], required=True)
-
-    def run(self, args, check=True):
-        rc, out, err = self.module.run_command([self.executable] + args)
-        if check and rc != 0:
-            self.module.fail_json(msg="docker %s failed (rc=%d): %s" % (" ".join(args[:2]), rc, (err or out).strip()))
-        return rc, out, err
-
-    def container(self, name):
-        rc, out = self.run(["container", "inspect", name], check=False)[:2]
-        return json.loads(out)[0] if rc == 0 else None
-
-    def root(self):
-        return self.run(["info", "--format", "{{.DockerRootDir}}"])[1].strip()
 
 
 def checkpointed(module, engine, container):
@@ -222,23 +199,6 @@ def bring_checkpoint(module, engine, container):
     return own
 
 
-def start_from_checkpoint(module, engine):
-    """`docker start --checkpoint`, getting past moby 42900; the blobs removed on the way."""
-    removed = []
-    while True:
-        rc, out, err = engine.run(docker.start_arguments(module.params["name"], module.params["checkpoint"]),
-                                  check=False)
-        if rc == 0:
-            return removed
-        blob = docker.existing_content(out + err)
-        if blob is None or blob in removed or len(removed) >= MAX_CONTENT_CONFLICTS:
-            module.fail_json(msg="docker start --checkpoint %s failed: %s"
-                                 % (module.params["checkpoint"], (err or out).strip()), content_removed=removed)
-        ctr = module.get_bin_path("ctr", required=True)
-        module.run_command([ctr, "--namespace", docker.MOBY_NAMESPACE, "content", "rm", blob], check_rc=True)
-        removed.append(blob)
-
-
 def wait_ready(module):
     check = module.params["readiness"]
     if not check:
@@ -261,7 +221,10 @@ def restored(module, engine, container):
     if module.check_mode:
         return dict(changed=True, path=path)
     started = time.time()
-    removed = start_from_checkpoint(module, engine)
+    try:
+        removed = engine.start_from_checkpoint(module.params["name"], module.params["checkpoint"])
+    except docker.DockerError as error:
+        module.fail_json(msg=str(error), content_removed=error.content_removed)
     wait_ready(module)
     return dict(changed=True, restored=True, start_ms=int(round((time.time() - started) * 1000)),
                 start_command="docker start --checkpoint", content_removed=removed, path=path)
@@ -290,13 +253,16 @@ def main():
         module.params["checkpoint"], "checkpoint")
     if problem:
         module.fail_json(msg=problem)
-    engine = Docker(module)
-    container = engine.container(module.params["name"])
-    if container is None:
-        module.fail_json(msg="there is no Docker container %s on this host" % module.params["name"])
-    if module.params["state"] == "checkpointed":
-        module.exit_json(**checkpointed(module, engine, container))
-    module.exit_json(**restored(module, engine, container))
+    engine = docker.Docker(module, module.params["executable"])
+    try:
+        container = engine.container(module.params["name"])
+        if container is None:
+            module.fail_json(msg="there is no Docker container %s on this host" % module.params["name"])
+        if module.params["state"] == "checkpointed":
+            module.exit_json(**checkpointed(module, engine, container))
+        module.exit_json(**restored(module, engine, container))
+    except docker.DockerError as error:
+        module.fail_json(msg=str(error))
 
 
 if __name__ == "__main__":

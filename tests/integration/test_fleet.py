@@ -5,13 +5,14 @@ import json
 
 import pytest
 
-from support import (LAB_INVENTORY, REPO, build_instanton_images, build_samples, lab_ssh, run_module, run_playbook,
+from support import (LAB_INVENTORY, REPO, SAMPLE_APP_IMAGE, SAMPLE_INSTANTON_BUILD, SAMPLE_INSTANTON_IMAGE,
+                     build_instanton_images, build_samples, lab_ssh, run_module, run_playbook,
                      target_host)
 
 pytestmark = pytest.mark.lab
 HOST = target_host() if LAB_INVENTORY.exists() else None
-APP_IMAGE = "localhost/instanton-sample-python-app:latest"
-INSTANTON_IMAGE = "localhost/instanton-sample-python-app:instanton"
+APP_IMAGE = SAMPLE_APP_IMAGE
+INSTANTON_IMAGE = SAMPLE_INSTANTON_IMAGE
 READINESS = {"type": "http", "port": 8080, "path": "/healthz"}
 WORK = "/root/itest-fleet"
 ARCHIVES = WORK + "/checkpoints"
@@ -27,8 +28,7 @@ def fleet_host():
     """On HOST: fleet-app restored from the InstantOn image, fleet-plain (not an InstantOn container), and in
     ARCHIVES a signed podman export (app.tar) and an unsigned copy (copy.tar)."""
     build_samples(HOST, ["python-app"])
-    build_instanton_images(HOST, {"generic": {"name": INSTANTON_IMAGE, "app_image": APP_IMAGE,
-                                              "readiness": READINESS}}, {})
+    build_instanton_images(HOST, {"generic": SAMPLE_INSTANTON_BUILD}, {})
     remove_containers()
     lab_ssh(HOST, "rm -rf %s && mkdir -m 0700 -p %s && cd %s && umask 077 && "
                   "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out archive.key && "

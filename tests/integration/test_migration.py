@@ -10,8 +10,8 @@ import urllib.request
 import pytest
 import yaml
 
-from support import (LAB_INVENTORY, REPO, build_instanton_images, build_samples, lab_hosts, lab_ssh, run_module,
-                     run_playbook)
+from support import (LAB_INVENTORY, REPO, SAMPLE_INSTANTON_BUILD, SAMPLE_INSTANTON_IMAGE, build_instanton_images,
+                     build_samples, lab_hosts, lab_ssh, run_module, run_playbook)
 
 NAME = "mig-counter"
 PORT = 19801
@@ -75,9 +75,10 @@ class Prober(threading.Thread):
     """Polls the counter on both hosts from the controller: the last answer from the source,
     the first from the target, and every value seen, by the controller's clock."""
 
-    def __init__(self, source, target):
+    def __init__(self, source, target, count=None):
         threading.Thread.__init__(self, daemon=True)
         self.source, self.target = source, target
+        self.count = count or count_at
         self.last_source = self.first_target = None
         self.seen = []
         self.done = threading.Event()
@@ -85,7 +86,7 @@ class Prober(threading.Thread):
     def run(self):
         while not self.done.is_set():
             for host in (self.source, self.target):
-                value = count_at(host, timeout=0.2)
+                value = self.count(host, timeout=0.2)
                 if value is None:
                     continue
                 self.seen.append((host, value))
@@ -219,16 +220,14 @@ def test_the_counter_moves_to_the_other_host_and_goes_on_counting(tmp_path, unde
     assert started_at(target) == running_since
 
 
-INSTANTON_IMAGE = "localhost/instanton-sample-python-app:instanton"
-APP_IMAGE = "localhost/instanton-sample-python-app:latest"
+INSTANTON_IMAGE = SAMPLE_INSTANTON_IMAGE
 APP_READINESS = {"type": "http", "port": 8080, "path": "/healthz"}
 
 
 def test_an_instanton_image_records_its_cpu_and_a_host_that_lacks_some_starts_cold(pair):
     source, _target = pair
     build_samples(source, ["python-app"])
-    build_instanton_images(source, {"generic": {"name": INSTANTON_IMAGE, "app_image": APP_IMAGE,
-                                                "readiness": APP_READINESS}}, {})
+    build_instanton_images(source, {"generic": SAMPLE_INSTANTON_BUILD}, {})
     labels = json.loads(podman(source, "image inspect --format '{{json .Labels}}' %s" % INSTANTON_IMAGE))
     flags = lab_ssh(source, "grep -m1 '^flags' /proc/cpuinfo").split(":", 1)[1].split()
     assert labels["io.instanton.platform.build.cpu-flags"].split() == sorted(set(flags))
@@ -305,3 +304,42 @@ def test_an_established_connection_inside_the_container_survives_the_move(tmp_pa
     finally:
         for host in pair:
             podman(host, "rm --force --ignore %s" % TCP_NAME)
+
+
+def test_a_direct_copy_brings_an_image_the_target_lacks_by_name_and_leaves_no_key_behind(tmp_path, pair):
+    """migration_copy=direct: the archives go from the source straight to the target over SSH with a key made for
+    this move. The counter runs from a name only the source has: podman's restore looks the name up (and would try
+    to pull it), so the copied image gets that name on the target."""
+    source, target = pair
+    remove_counter(source)
+    remove_counter(target)
+    image = "localhost/mig-counter:direct"
+    podman(source, "tag localhost/debian:13 %s" % image)
+    podman(target, "rmi --ignore %s" % image)
+    podman(source, "run --detach --name %s --publish 0.0.0.0:%d:8080 %s perl -e '%s'"
+           % (NAME, PORT, image, COUNTER.replace("'", "'\\''")))
+    try:
+        deadline = time.time() + 30
+        while count_at(source) is None:
+            assert time.time() < deadline, "the counter did not answer"
+            time.sleep(0.1)
+        before = count_at(source)
+        wanted = podman(source, "image inspect --format '{{.Id}}' %s" % image).strip()
+        # An earlier move may have brought this ID already (untagged: the target has its own debian:13).
+        had_id = lab_ssh(target, "podman image exists %s; echo $?" % wanted).strip() == "0"
+        done, result = migrate(tmp_path, source, target, migration_copy="direct")
+        assert done.returncode == 0, done.stdout[-4000:]
+        assert result["copy"] == "direct" and result["copy_ms"] >= 0 and result["image_copied"] is (not had_id)
+        assert result["answered"] and result["restored"] and result["source_removed"]
+        assert count_at(target) > before
+        assert podman(target, "image inspect --format '{{.Id}}' %s" % image).strip() == wanted
+        print("direct copy: downtime %d ms, copy %d ms, archive %d bytes"
+              % (result["downtime_ms"], result["copy_ms"], result["bytes"]))
+        # Nothing of the move's key is left: no authorized line on the target, no key files on the source.
+        for host in pair:
+            assert lab_ssh(host, "grep -c instanton-migration /root/.ssh/authorized_keys", check=False).strip() == "0"
+            assert lab_ssh(host, "ls %s 2>/dev/null | grep -c copy-key" % DIRECTORY, check=False).strip() == "0"
+    finally:
+        remove_counter(target)
+        podman(source, "rmi --ignore %s" % image)
+        podman(target, "rmi --ignore %s" % image)

@@ -15,13 +15,13 @@ import uuid
 
 import pytest
 
-from support import LAB_INVENTORY, REPO, lab_host_ssh, lab_ssh, run_module, run_playbook, target_host
+from support import (LAB_INVENTORY, REPO, SAMPLE_INSTANTON_BUILD, SAMPLE_INSTANTON_IMAGE, lab_host_ssh, lab_ssh,
+                     run_module, run_playbook, target_host)
 
 pytestmark = pytest.mark.lab
 HOST = target_host() if LAB_INVENTORY.exists() else None
 RUN_ID = uuid.uuid4().hex[:6]
-APP_IMAGE = "localhost/instanton-sample-python-app:latest"
-INSTANTON_IMAGE = "localhost/instanton-sample-python-app:instanton"
+INSTANTON_IMAGE = SAMPLE_INSTANTON_IMAGE
 TOOL = "/usr/local/libexec/instanton/instanton-scale-to-zero"
 # The checkpoint service stays awake long enough for the scheduled checkpoints taken while it runs.
 IDLE_SECONDS = {"stop": 3, "checkpoint": 20}
@@ -67,9 +67,7 @@ def instanton_python_image():
     done = run_playbook(REPO / "playbooks" / "sample_app.yml", {"instanton_hosts": HOST, "sample_app": "python-app"},
                         inventory=LAB_INVENTORY)
     assert done.returncode == 0, done.stdout[-3000:]
-    built = run_module("instanton_image", {"name": INSTANTON_IMAGE, "app_image": APP_IMAGE, "criu_apt_suite": "sid",
-                                           "readiness": {"type": "http", "port": 8080, "path": "/"}},
-                       host=HOST, inventory=LAB_INVENTORY)
+    built = run_module("instanton_image", SAMPLE_INSTANTON_BUILD, host=HOST, inventory=LAB_INVENTORY)
     assert not built.get("failed"), built.get("msg")
     return INSTANTON_IMAGE
 

@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 import re
 
@@ -16,6 +17,8 @@ import re
 CONTENT_EXISTS = re.compile(r"content (sha256:[a-f0-9]{64}): already exists")
 # dockerd keeps its containers' content in this containerd namespace.
 MOBY_NAMESPACE = "moby"
+# Each 42900 conflict names one blob; a checkpoint has a handful.
+MAX_CONTENT_CONFLICTS = 5
 
 
 def create_arguments(name, checkpoint, leave_running=False, checkpoint_dir=None):
@@ -58,3 +61,62 @@ def make_private(path):
         os.chmod(directory, 0o700)
         for name in files:
             os.chmod(os.path.join(directory, name), 0o600)
+
+
+class DockerError(Exception):
+    """A docker command failed; the message says which and why (content_removed: blobs removed for moby 42900)."""
+
+    def __init__(self, message, content_removed=None):
+        Exception.__init__(self, message)
+        self.content_removed = content_removed or []
+
+
+class Docker(object):
+    """Running docker on the managed host, shaped like _podman.Podman (run, container, image, remove_container)."""
+
+    def __init__(self, module, executable="docker"):
+        self.module = module
+        self.executable = module.get_bin_path(executable, required=True)
+
+    def run(self, args, check=True):
+        rc, out, err = self.module.run_command([self.executable] + list(args))
+        if check and rc != 0:
+            raise DockerError("docker %s failed (rc=%d): %s" % (" ".join(args[:2]), rc, (err or out).strip()[-2000:]))
+        return rc, out, err
+
+    def _inspect(self, kind, name):
+        rc, out = self.run([kind, "inspect", name], check=False)[:2]
+        if rc != 0:
+            return None
+        found = json.loads(out)
+        return found[0] if found else None
+
+    def container(self, name):
+        return self._inspect("container", name)
+
+    def image(self, name):
+        return self._inspect("image", name)
+
+    def remove_container(self, name, check=False):
+        self.run(["rm", "--force", name], check=False)
+        if check and self.container(name) is not None:
+            raise DockerError("docker rm --force %s left the container in place" % name)
+
+    def root(self):
+        return self.run(["info", "--format", "{{.DockerRootDir}}"])[1].strip()
+
+    def start_from_checkpoint(self, name, checkpoint):
+        """`docker start --checkpoint`, getting past moby 42900 (the blob it names is removed from containerd's
+        moby namespace and the start tried again); the blobs removed on the way. DockerError when it fails."""
+        removed = []
+        while True:
+            rc, out, err = self.run(start_arguments(name, checkpoint), check=False)
+            if rc == 0:
+                return removed
+            blob = existing_content(out + err)
+            if blob is None or blob in removed or len(removed) >= MAX_CONTENT_CONFLICTS:
+                raise DockerError("docker start --checkpoint %s failed: %s" % (checkpoint, (err or out).strip()[-2000:]),
+                                  removed)
+            ctr = self.module.get_bin_path("ctr", required=True)
+            self.module.run_command([ctr, "--namespace", MOBY_NAMESPACE, "content", "rm", blob], check_rc=True)
+            removed.append(blob)

@@ -2,15 +2,18 @@
 # Copyright: instanton.platform engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # Internal to the instanton.platform collection (private API): it may change in any release.
-"""Moving a running container to another host with podman: the command lines, what a container
-needs on the target, and the private files and directories checkpoint data lives in."""
+"""Moving a running container to another host with podman or Docker Engine: the command lines, what a
+container needs on the target, and the private files and directories checkpoint data lives in."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import io
+import json
 import os
 import re
+import tarfile
 
 from ansible_collections.instanton.platform.plugins.module_utils.instanton import _criu_errors as criu_errors
 
@@ -18,7 +21,14 @@ from ansible_collections.instanton.platform.plugins.module_utils.instanton impor
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 # podman names CRIU's log in its error, with (crun's wording) or without backticks around the path.
-CRIU_LOGFILE = re.compile(r"CRIU logfile `?(/[^`\s:]+)")
+# Docker (runc) names it "log file: PATH".
+CRIU_LOGFILE = re.compile(r"(?:CRIU logfile `?|log file: )(/[^`\s:]+)")
+# Docker has no checkpoint archive and no record of a restore: the migration packs the checkpoint directory
+# with the source container's inspect, and marks the container it creates on the target with this label.
+DOCKER_CHECKPOINT = "instanton-migration"
+DOCKER_RESTORED_LABEL = "io.instanton.platform.migration.restored"
+DOCKER_CONFIG_MEMBER = "container.json"
+DOCKER_CHECKPOINT_MEMBER = "checkpoint"
 
 
 def checkpoint_arguments(name, archive, tcp_established=False, compress="none"):
@@ -54,17 +64,19 @@ def restore_arguments(archive, tcp_established=False, ignore_static_ip=True, ign
 
 
 def container_summary(inspect):
-    """What the migration needs to know about a container (its `podman container inspect`), or None."""
+    """What the migration needs to know about a container (its `podman container inspect` or
+    `docker container inspect`), or None."""
     if not inspect:
         return None
     state = inspect.get("State") or {}
+    labels = (inspect.get("Config") or {}).get("Labels") or {}
     return {
-        "name": inspect.get("Name"),
+        "name": (inspect.get("Name") or "").lstrip("/"),
         "image_id": inspect.get("Image"),
-        "image_name": inspect.get("ImageName"),
+        "image_name": inspect.get("ImageName") or (inspect.get("Config") or {}).get("Image"),
         "running": bool(state.get("Running")),
         "status": state.get("Status"),
-        "restored": bool(state.get("Restored")),
+        "restored": bool(state.get("Restored")) or labels.get(DOCKER_RESTORED_LABEL) == "true",
         "checkpointed": bool(state.get("Checkpointed")),
         # Bind mounts are host paths: the checkpoint carries neither them nor their contents
         # (named volumes go into the archive).
@@ -124,3 +136,114 @@ def criu_failure(phase, podman_output):
         return "", None
     text = "\n".join(lines[-3:])
     return text, criu_errors.classify(phase, text)
+
+
+def docker_create_arguments(name, inspect, ports=None):
+    """`docker create` of a container like the one INSPECT describes (from another host): same image by ID,
+    command, environment, ports, network, mounts, user and working directory, never pulled, marked as restored
+    by a migration. PORTS (`--publish` syntax) replace its published ports."""
+    config = inspect.get("Config") or {}
+    host = inspect.get("HostConfig") or {}
+    args = ["create", "--name", name, "--pull", "never", "--label", DOCKER_RESTORED_LABEL + "=true"]
+    network = host.get("NetworkMode") or "default"
+    if network not in ("default", "bridge"):
+        args += ["--network", network]
+    for port in ports or published_ports(host.get("PortBindings") or {}):
+        args += ["--publish", port]
+    for variable in config.get("Env") or []:
+        args += ["--env", variable]
+    for key, value in sorted((config.get("Labels") or {}).items()):
+        if key != DOCKER_RESTORED_LABEL:
+            args += ["--label", "%s=%s" % (key, value)]
+    for bind in host.get("Binds") or []:
+        args += ["--volume", bind]
+    if config.get("WorkingDir"):
+        args += ["--workdir", config["WorkingDir"]]
+    if config.get("User"):
+        args += ["--user", config["User"]]
+    if config.get("Tty"):
+        args.append("--tty")
+    if config.get("OpenStdin"):
+        args.append("--interactive")
+    entrypoint = config.get("Entrypoint") or []
+    if entrypoint:
+        # --entrypoint takes one word: the rest goes before the command.
+        args += ["--entrypoint", entrypoint[0]]
+    return args + [inspect["Image"]] + list(entrypoint[1:]) + list(config.get("Cmd") or [])
+
+
+def published_ports(port_bindings):
+    """`--publish` arguments for Docker's HostConfig.PortBindings."""
+    ports = []
+    for container_port, bindings in sorted(port_bindings.items()):
+        for binding in bindings or []:
+            host_ip = binding.get("HostIp") or ""
+            ports.append("%s%s:%s" % (host_ip + ":" if host_ip else "", binding.get("HostPort") or "", container_port))
+    return ports
+
+
+def pack_docker_checkpoint(path, checkpoint_dir, inspect, compress="none"):
+    """One 0600 tar at PATH (written beside it, then renamed) with the checkpoint directory and the container's
+    inspect, which the target needs to create the container again."""
+    partial = path + ".part"
+    remove_file(partial)
+    handle = os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE), "wb")
+    with handle:
+        with tarfile.open(fileobj=handle, mode="w:gz" if compress == "gzip" else "w") as archive:
+            archive.add(checkpoint_dir, arcname=DOCKER_CHECKPOINT_MEMBER)
+            config = json.dumps(inspect).encode("utf-8")
+            info = tarfile.TarInfo(DOCKER_CONFIG_MEMBER)
+            info.size, info.mode = len(config), PRIVATE_FILE_MODE
+            archive.addfile(info, io.BytesIO(config))
+    os.rename(partial, path)
+
+
+def docker_archive_config(path):
+    """The source container's inspect from a packed Docker checkpoint; ValueError when it is not one."""
+    with tarfile.open(path, "r:*") as archive:
+        try:
+            member = archive.getmember(DOCKER_CONFIG_MEMBER)
+        except KeyError:
+            raise ValueError("%s is not a Docker checkpoint archive of a migration (no %s)"
+                             % (path, DOCKER_CONFIG_MEMBER))
+        return json.loads(archive.extractfile(member).read().decode("utf-8"))
+
+
+def unpack_docker_checkpoint(path, destination):
+    """The checkpoint directory of a packed Docker checkpoint into DESTINATION (0700, files 0600). Only plain
+    files and directories under checkpoint/ are taken: ValueError for anything else (links, absolute or
+    parent paths)."""
+    prefix = DOCKER_CHECKPOINT_MEMBER + "/"
+    with tarfile.open(path, "r:*") as archive:
+        members = [member for member in archive.getmembers() if member.name.startswith(prefix)]
+        for member in members:
+            relative = member.name[len(prefix):]
+            if not (member.isfile() or member.isdir()) or relative.startswith("/") or ".." in relative.split("/"):
+                raise ValueError("%s holds %s, which a checkpoint does not: nothing was extracted"
+                                 % (path, member.name))
+        make_private_dir(destination)
+        for member in members:
+            target = os.path.join(destination, member.name[len(prefix):])
+            if member.isdir():
+                make_private_dir(target)
+                continue
+            make_private_dir(os.path.dirname(target))
+            source = archive.extractfile(member)
+            with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE), "wb") as out:
+                while True:
+                    chunk = source.read(1 << 20)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+
+
+def write_private_lines(path, lines):
+    """LINES into PATH atomically (a 0600 file beside it, then renamed), its directory made 0700 if missing."""
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, PRIVATE_DIR_MODE)
+    partial = path + ".instanton-part"
+    remove_file(partial)
+    with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE), "w") as handle:
+        handle.write("".join(line + "\n" for line in lines))
+    os.rename(partial, path)
