@@ -639,8 +639,13 @@ class Step(object):
         if rc != 0:
             self.fail_on_criu("podman container restore --import failed on the target (what it made is removed)",
                               "restore", out + err, cleanup=lambda: self.engine.remove_container(self.name))
-        container = self.container()
-        first_answer_at = self.wait_answer(container)
+        return self.restored_result(path, started, lambda container: bool(container["State"].get("Restored")))
+
+    def restored_result(self, path, started, restored, **extra):
+        """After the restore on the target: its first answer (without one the container is removed and its last
+        log lines given), the archive removed unless kept, and the step's result; restored(container) says
+        whether the runtime restored it."""
+        first_answer_at = self.wait_answer(self.container())
         if first_answer_at is None:
             logs = self.engine.run(["logs", "--tail", "5", self.name], check=False)
             self.engine.remove_container(self.name)
@@ -653,8 +658,7 @@ class Step(object):
         return dict(changed=True, archive=path, first_answer_at=first_answer_at,
                     restore_ms=int(round((first_answer_at - started) * 1000)),
                     downtime_ms=migration.downtime_ms(self.params["last_answer_at"], first_answer_at),
-                    restored=bool(container["State"].get("Restored")),
-                    container=migration.container_summary(container))
+                    restored=restored(container), container=migration.container_summary(container), **extra)
 
     def finish(self):
         container = self.container()
@@ -766,21 +770,7 @@ class DockerStep(Step):
             output = str(error)
             self.fail_on_criu("docker start --checkpoint failed on the target (the container it created is removed)",
                               "restore", output, cleanup=lambda: self.engine.remove_container(self.name))
-        container = self.container()
-        first_answer_at = self.wait_answer(container)
-        if first_answer_at is None:
-            logs = self.engine.run(["logs", "--tail", "5", self.name], check=False)
-            self.engine.remove_container(self.name)
-            self.module.fail_json(msg="the restored container did not answer on the target within %ds (it is "
-                                      "removed); its last log lines: %s"
-                                      % (self.params["readiness"]["timeout"], (logs[1] + logs[2]).strip()[-1000:]))
-        if not self.params["keep_archives"]:
-            migration.remove_file(path)
-        return dict(changed=True, archive=path, first_answer_at=first_answer_at,
-                    restore_ms=int(round((first_answer_at - started) * 1000)),
-                    downtime_ms=migration.downtime_ms(self.params["last_answer_at"], first_answer_at),
-                    restored=True, content_removed=removed,
-                    container=migration.container_summary(self.container()))
+        return self.restored_result(path, started, lambda container: True, content_removed=removed)
 
     def restart_source(self):
         """Start the source from the checkpoint in its own directory (moby 42900 handled); cold when that fails."""
