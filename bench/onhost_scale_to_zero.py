@@ -1,7 +1,8 @@
-"""Runs ON the bench host (python3, stdlib only; bench/onhost.py beside it): for each scale-to-zero service, wait until it is
-idle (no running container: stop leaves a created spare, checkpoint nothing), time one request
-through the held port, read how that start went (the role's tool), measure the container's
-resident memory, and wait until it is idle again (its processes gone)."""
+"""Runs ON the bench host (python3, stdlib only; bench/onhost.py beside it): for each scale-to-zero
+service, wait until it is idle (no running container: stop leaves a created spare, checkpoint a
+stopped container with its checkpoint), time one request through the held port, read how that start
+went (the role's tool), measure the container's resident memory, and wait until it is idle again
+(its processes gone)."""
 import json
 import os
 import subprocess
