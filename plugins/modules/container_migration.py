@@ -683,16 +683,18 @@ class Step(object):
 
     def restart_source(self):
         """Restore the source in place from the checkpoint it kept; cold when that fails. How it restarted."""
-        args = ["container", "restore", "--keep"] + (["--tcp-established"] if self.params["tcp_established"] else [])
-        rc = self.engine.run(args + [self.name], check=False)[0]
-        how = "restored"
-        if rc != 0:
+        how = "restored" if self.restore_source_in_place() else "cold"
+        if how == "cold":
             self.engine.run(["start", self.name])
-            how = "cold"
         if self.wait_answer(self.container()) is None:
             self.module.fail_json(msg="container %s was started again on the source (%s) but does not answer"
                                       % (self.name, how))
         return how
+
+    def restore_source_in_place(self):
+        """podman container restore --keep from the checkpoint the source kept; whether it restored."""
+        args = ["container", "restore", "--keep"] + (["--tcp-established"] if self.params["tcp_established"] else [])
+        return self.engine.run(args + [self.name], check=False)[0] == 0
 
 
 class DockerStep(Step):
@@ -772,18 +774,13 @@ class DockerStep(Step):
                               "restore", output, cleanup=lambda: self.engine.remove_container(self.name))
         return self.restored_result(path, started, lambda container: True, content_removed=removed)
 
-    def restart_source(self):
-        """Start the source from the checkpoint in its own directory (moby 42900 handled); cold when that fails."""
-        how = "restored"
+    def restore_source_in_place(self):
+        """Start the source from the checkpoint in its own directory (moby 42900 handled); whether it restored."""
         try:
             self.engine.start_from_checkpoint(self.name, migration.DOCKER_CHECKPOINT)
         except docker.DockerError:
-            self.engine.run(["start", self.name])
-            how = "cold"
-        if self.wait_answer(self.container()) is None:
-            self.module.fail_json(msg="container %s was started again on the source (%s) but does not answer"
-                                      % (self.name, how))
-        return how
+            return False
+        return True
 
 
 def direct_copy_problem(params):
